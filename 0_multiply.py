@@ -1,0 +1,13 @@
+"""The talk's first slide: a symbolic multiplication, compiled to a function."""
+import pytensor
+from pytensor import tensor as T
+
+a = T.scalar()
+b = T.scalar()
+
+y = a * b
+
+multiply = pytensor.function(inputs=[a, b], outputs=y)
+
+print(multiply(1, 2))  # 2
+print(multiply(3, 3))  # 9
