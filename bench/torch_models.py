@@ -1,0 +1,113 @@
+"""The talk's MNIST models in PyTorch, the peer the PyTensor scripts are timed against.
+
+Same recipe as the numbered scripts (init randn * 0.01, batch 128, the same
+learning rates, dropout and RMSprop settings, float32), the same command line
+and the same --log records, so bench/speed.py can compare epoch for epoch.
+
+    python bench/torch_models.py --model cnn --epochs 1
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import trainer  # noqa: E402
+
+MODELS = ("logistic", "net", "modern", "cnn")
+DEFAULT_LR = {"logistic": 0.05, "net": 0.05, "modern": 0.001, "cnn": 0.001}
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return x.reshape(len(x), -1)
+
+
+def build(name):
+    drop = nn.Dropout
+    if name == "logistic":
+        layers = [nn.Linear(784, 10, bias=False)]
+    elif name == "net":
+        layers = [nn.Linear(784, 625, bias=False), nn.Sigmoid(), nn.Linear(625, 10, bias=False)]
+    elif name == "modern":
+        layers = [drop(0.2), nn.Linear(784, 625, bias=False), nn.ReLU(), drop(0.5),
+                  nn.Linear(625, 625, bias=False), nn.ReLU(), drop(0.5),
+                  nn.Linear(625, 10, bias=False)]
+    else:
+        pool = lambda: nn.MaxPool2d(2, ceil_mode=True)  # Theano's ignore_border=False  # noqa: E731
+        layers = [nn.Conv2d(1, 32, 3, padding=2, bias=False), nn.ReLU(), pool(), drop(0.2),
+                  nn.Conv2d(32, 64, 3, bias=False), nn.ReLU(), pool(), drop(0.2),
+                  nn.Conv2d(64, 128, 3, bias=False), nn.ReLU(), pool(), Flatten(), drop(0.2),
+                  nn.Linear(128 * 3 * 3, 625, bias=False), nn.ReLU(), drop(0.5),
+                  nn.Linear(625, 10, bias=False)]
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape) * 0.01)
+    return model
+
+
+def main():
+    import argparse
+    parser = trainer.OneLineParser(description=__doc__)
+    parser.add_argument("--model", choices=MODELS, required=True)
+    parser.add_argument("--epochs", type=trainer.positive_int, default=1)
+    parser.add_argument("--batch-size", type=trainer.positive_int, default=128)
+    parser.add_argument("--lr", type=trainer.positive_float)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--ntrain", type=trainer.positive_int, default=60000)
+    parser.add_argument("--ntest", type=trainer.positive_int, default=10000)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--log", metavar="PATH")
+    args = parser.parse_args()
+    del argparse
+    torch.manual_seed(args.seed)
+    lr = args.lr or DEFAULT_LR[args.model]
+
+    from load import mnist
+    trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
+    shape = (-1, 1, 28, 28) if args.model == "cnn" else (-1, 784)
+    trX, teX = torch.from_numpy(trX.reshape(shape)), torch.from_numpy(teX.reshape(shape))
+    trY, teY = torch.from_numpy(trY), torch.from_numpy(teY)
+
+    model = build(args.model)
+    if args.model in ("modern", "cnn"):
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-6)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    records = []
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        total = 0.0
+        for begin, end in trainer.minibatches(len(trX), args.batch_size):
+            optimizer.zero_grad()
+            loss = loss_fn(model(trX[begin:end]), trY[begin:end])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * (end - begin)
+        train_seconds = time.perf_counter() - start
+        model.eval()
+        start = time.perf_counter()
+        with torch.no_grad():
+            predictions = torch.cat([model(teX[b:e]).argmax(1)
+                                     for b, e in trainer.minibatches(len(teX), 1000)])
+        accuracy = (predictions == teY).float().mean().item()
+        eval_seconds = time.perf_counter() - start
+        records.append({"epoch": epoch, "test_accuracy": accuracy,
+                        "train_cost": total / len(trX), "train_seconds": train_seconds,
+                        "eval_seconds": eval_seconds, "mode": f"torch {torch.__version__}"})
+        print(f"epoch {epoch:3d}  test accuracy {accuracy:.4f}  train cost "
+              f"{total / len(trX):.4f}  {train_seconds:.2f} s", flush=True)
+        if args.log:
+            lines = "".join(json.dumps(r) + "\n" for r in records).encode()
+            trainer.write_atomic(args.log, lambda f: f.write(lines))
+
+
+if __name__ == "__main__":
+    main()
