@@ -1,0 +1,102 @@
+"""The talk's starting point: "for each image, find the most similar image and
+guess that as the label" -- nearest neighbours on raw pixels. The talk: ~95 %.
+
+    python knn_baseline.py            # full train and test sets, k = 1
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from load import MNISTError, mnist
+
+
+# The slide, as written: one test image against every training image in a loop.
+def similarity(image, images):
+    similarities = []
+    for img in images:
+        distance = np.sqrt(np.sum(np.square(image - img)))
+        sim = 1 / distance
+        similarities.append(sim)
+    return similarities
+
+
+def ocr(image, images, labels):
+    similarities = similarity(image, images)
+    return labels[np.argmax(similarities)]
+
+
+# The same idea for all test images at once: ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b,
+# so the distances of a chunk of test images to every training image are one
+# matrix product. The arg-min of the distance is the arg-max of the slide's 1 / distance.
+def nearest(test, train, k, train_sq=None):
+    """Indices of the k nearest training images of each test image, nearest first."""
+    if train_sq is None:
+        train_sq = np.einsum("ij,ij->i", train, train)
+    distances = train_sq - 2 * (test @ train.T)  # ||test||^2 is the same along a row
+    # float32 products can misorder near-ties; re-rank a few candidates in float64
+    n_candidates = min(k + 8, len(train))
+    candidates = np.argpartition(distances, n_candidates - 1, axis=1)[:, :n_candidates]
+    diff = test[:, None, :].astype(np.float64) - train[candidates].astype(np.float64)
+    exact = np.einsum("ijk,ijk->ij", diff, diff)
+    order = np.lexsort((candidates, exact), axis=1)[:, :k]  # ties: lower index first
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def vote(neighbour_labels, n_classes=10):
+    """The most frequent label among the neighbours; a tie goes to the label of
+    the nearest neighbour among the tied labels."""
+    counts = np.zeros((len(neighbour_labels), n_classes), dtype=np.int64)
+    np.add.at(counts, (np.arange(len(neighbour_labels))[:, None], neighbour_labels), 1)
+    best = counts.max(axis=1, keepdims=True)
+    is_tied_best = np.take_along_axis(counts, neighbour_labels, axis=1) == best
+    first = np.argmax(is_tied_best, axis=1)  # neighbours are sorted nearest first
+    return neighbour_labels[np.arange(len(neighbour_labels)), first]
+
+
+def predict(test, train, train_labels, k=1, chunk=500, progress=False):
+    """Labels for every test image, `chunk` test images at a time."""
+    from tqdm import tqdm
+    train_sq = np.einsum("ij,ij->i", train, train)
+    n_classes = int(train_labels.max()) + 1
+    predictions = []
+    starts = range(0, len(test), chunk)
+    for start in tqdm(starts, desc="test chunks", leave=False, disable=not progress):
+        neighbours = nearest(test[start:start + chunk], train, k, train_sq)
+        predictions.append(vote(train_labels[neighbours], n_classes))
+    return np.concatenate(predictions)
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--k", type=positive_int, default=1, help="neighbours that vote (default 1)")
+    parser.add_argument("--ntrain", type=positive_int, default=60000, help="default 60000")
+    parser.add_argument("--ntest", type=positive_int, default=10000, help="default 10000")
+    parser.add_argument("--chunk", type=positive_int, default=500,
+                        help="test images per distance matrix (default 500: "
+                             "500 x 60000 float32 = 120 MB)")
+    parser.add_argument("--data-dir", help="folder with the MNIST files (default: data/mnist)")
+    parser.error = lambda message: parser.exit(2, f"{parser.prog}: error: {message}\n")
+    args = parser.parse_args()
+    try:
+        trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
+    except MNISTError as e:
+        sys.exit(f"error: {e}")
+    if args.k > len(trX):
+        parser.error(f"--k {args.k} is more than the {len(trX)} training images")
+    start = time.perf_counter()
+    predictions = predict(teX, trX, trY, k=args.k, chunk=args.chunk,
+                          progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - start
+    print(f"{args.k}-nearest neighbour, {len(trX)} training images, {len(teX)} test images, "
+          f"{seconds:.1f} s")
+    print(f"test accuracy {np.mean(predictions == teY):.4f}")

@@ -1,0 +1,130 @@
+"""Each numbered script runs as a user runs it, on a small subset, and must learn."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script, *args, check=True, timeout=600):
+    result = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def accuracies(stdout):
+    return [float(a) for a in re.findall(r"test accuracy (\d\.\d+)", stdout)]
+
+
+def test_multiply_prints_2_and_9():
+    lines = run("0_multiply.py").stdout.split()
+    assert [float(x) for x in lines] == [2, 9]
+
+
+def test_linear_regression_recovers_the_slope():
+    last = run("1_linear_regression.py").stdout.strip().splitlines()[-1]
+    slope = float(last.split()[-1])
+    assert abs(slope - 2) < 0.1
+
+
+# Small subsets, a few epochs: 500 test images, chance is 0.10, and a run that
+# learned nothing cannot reach these by luck (the binomial tail at 0.5 is ~1e-170).
+LEARNING = [
+    ("2_logistic_regression.py", ["--ntrain", 3000, "--epochs", 3, "--batch-size", 32], 0.75),
+    ("3_net.py", ["--ntrain", 3000, "--epochs", 3, "--batch-size", 32, "--lr", 0.5], 0.75),
+    ("4_modern_net.py", ["--ntrain", 3000, "--epochs", 3, "--batch-size", 32], 0.75),
+    ("5_convolutional_net.py",
+     ["--ntrain", 2000, "--epochs", 2, "--batch-size", 32, "--lr", 0.01], 0.5),
+]
+
+
+@pytest.mark.parametrize("script, args, threshold", LEARNING, ids=[s for s, _, _ in LEARNING])
+def test_script_learns_and_logs(tmp_path, script, args, threshold):
+    log, save = tmp_path / "log.jsonl", tmp_path / "params.npz"
+    result = run(script, *args, "--ntest", 500, "--log", log, "--save", save)
+    epochs = args[args.index("--epochs") + 1]
+    printed = accuracies(result.stdout)
+    assert len(printed) == epochs
+    assert printed[-1] > threshold, result.stdout
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, epochs + 1))
+    for r in records:
+        assert {"epoch", "test_accuracy", "train_cost", "train_seconds", "eval_seconds"} <= set(r)
+        assert r["train_seconds"] > 0 and r["eval_seconds"] > 0 and np.isfinite(r["train_cost"])
+    assert [round(r["test_accuracy"], 4) for r in records] == printed
+
+    params = np.load(save)
+    assert params.files and all(params[name].dtype == np.float32 for name in params.files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "params.npz"]
+
+
+def test_same_seed_same_numbers():
+    args = ["--ntrain", 1000, "--ntest", 300, "--epochs", 2, "--seed", 7]
+    first = run("4_modern_net.py", *args).stdout
+    second = run("4_modern_net.py", *args).stdout
+    other = run("4_modern_net.py", *args[:-1], 8).stdout
+    strip = lambda out: re.sub(r"\d+\.\d+ s", "", out)  # noqa: E731 (times differ)
+    assert strip(first) == strip(second)
+    assert strip(first) != strip(other)
+
+
+def test_last_partial_batch_is_trained_on(tmp_path):
+    """130 examples in batches of 128: the last 2 must be used, not dropped."""
+    import trainer
+    assert trainer.minibatches(130, 128) == [(0, 128), (128, 130)]
+    assert trainer.minibatches(128, 128) == [(0, 128)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", 0], "--epochs: must be a positive integer"),
+    (["--batch-size", -5], "--batch-size: must be a positive integer"),
+    (["--lr", 0], "--lr: must be a positive number"),
+    (["--mode", "GPU"], "invalid choice"),
+    (["--save", "/no/such/folder/p.npz"], "folder /no/such/folder does not exist"),
+    (["--log", "/no/such/folder/log.jsonl"], "does not exist"),
+    (["--ntrain", 70000], "ntrain=70000 but"),
+])
+def test_bad_arguments_fail_fast_with_one_line(args, message):
+    start = time.perf_counter()
+    result = run("2_logistic_regression.py", *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "epoch" not in result.stdout
+    assert time.perf_counter() - start < 60
+
+
+def test_missing_data_dir_is_one_line(tmp_path):
+    result = run("3_net.py", "--data-dir", tmp_path, check=False)
+    assert result.returncode != 0
+    assert "missing train-images-idx3-ubyte" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_leaves_no_half_file(tmp_path):
+    log, save = tmp_path / "log.jsonl", tmp_path / "params.npz"
+    command = [sys.executable, str(ROOT / "4_modern_net.py"), "--ntest", "200",
+               "--epochs", "50", "--log", str(log), "--save", str(save)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not log.exists() and time.time() < deadline:  # wait for a complete epoch
+        time.sleep(0.2)
+    time.sleep(1.0)  # now well inside the next epoch
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "params.npz"]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and records[-1]["epoch"] == len(records)
+    assert set(np.load(save).files) == {"w_h", "w_h2", "w_o"}
