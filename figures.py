@@ -1,0 +1,247 @@
+"""The talk's pictures, drawn by the project.
+
+    python figures.py --out figures/          # from the trained runs in results/
+    python figures.py --quick --out /tmp/fig  # small data, few epochs: minutes
+
+Without trained parameters in results/ (see reproduce.py), or with --quick, the
+MNIST models are trained here first, on a subset when --quick.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytensor  # noqa: E402
+from pytensor import tensor as T  # noqa: E402
+
+import backend  # noqa: E402,F401  (BLAS for the C backend)
+import report  # noqa: E402
+
+pytensor.config.floatX = "float32"
+ROOT = Path(__file__).resolve().parent
+
+
+# --- trained MNIST models ----------------------------------------------------------
+
+def trained(name, results, quick, workdir):
+    """Parameters and per-epoch log of a model: from results/, or trained now."""
+    npz, log = Path(results) / f"{name}.npz", Path(results) / f"{name}.jsonl"
+    if quick or not npz.exists():
+        npz, log = Path(workdir) / f"{name}.npz", Path(workdir) / f"{name}.jsonl"
+        args = {"logistic": ["--epochs", "3"], "net": ["--epochs", "3", "--lr", "0.5"],
+                "modern": ["--epochs", "3"], "cnn": ["--epochs", "2", "--lr", "0.003"]}[name]
+        if quick:
+            args += ["--ntrain", "5000" if name == "cnn" else "10000", "--ntest", "1000"]
+        subprocess.run([sys.executable, report.MODELS[name][0], *args, "--save", str(npz),
+                        "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return dict(np.load(npz)), report.read_log(log)
+
+
+def tiles(weights, grid, title, path, shape=(28, 28), cmap="gray"):
+    """Draw the columns of `weights` as images on a grid."""
+    rows, cols = grid
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1 + 0.6))
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if i < weights.shape[1]:
+            ax.imshow(weights[:, i].reshape(shape), cmap=cmap, interpolation="nearest")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def draw_linear_regression(out):
+    """w learning the slope of noisy y = 2x, one line per pass over the data."""
+    rng = np.random.default_rng(42)
+    trX = np.linspace(-1, 1, 101)
+    trY = 2 * trX + rng.standard_normal(trX.shape) * 0.33
+    X, Y = T.scalar(), T.scalar()
+    w = pytensor.shared(np.asarray(0., dtype=pytensor.config.floatX))
+    cost = T.mean(T.sqr(X * w - Y))
+    train = pytensor.function([X, Y], cost, updates=[(w, w - T.grad(cost, w) * 0.01)],
+                              allow_input_downcast=True)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(trX, trY, s=12, color="black", label="data")
+    colors = plt.cm.viridis(np.linspace(0, 1, 6))
+    done = 0
+    for i, passes in enumerate([0, 1, 2, 5, 20, 100]):
+        for _ in range(passes - done):
+            for x, y in zip(trX, trY):
+                train(x, y)
+        done = passes
+        ax.plot(trX, trX * w.get_value(), color=colors[i],
+                label=f"after {passes} passes: w = {float(w.get_value()):.2f}")
+    ax.set(title="Theano doing its thing: linear regression", xlabel="x", ylabel="y")
+    ax.legend(fontsize=8)
+    fig.savefig(out / "1_linear_regression_fit.png", dpi=80)
+    plt.close(fig)
+
+
+def draw_learning_curves(logs, knn_accuracy, out):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, log in logs.items():
+        errors = [100 * (1 - r["test_accuracy"]) for r in log]
+        ax.plot(range(1, len(log) + 1), errors, marker="." if len(log) < 20 else None,
+                label=report.MODELS[name][0])
+    if knn_accuracy is not None:
+        ax.axhline(100 * (1 - knn_accuracy), color="gray", linestyle="--",
+                   label="knn_baseline.py (1-NN)")
+    ax.set_yscale("log")
+    ax.set(title="Quantifying the difference", xlabel="epoch", ylabel="test error (%, log scale)")
+    ax.legend(fontsize=8)
+    fig.savefig(out / "6_quantifying_the_difference.png", dpi=80)
+    plt.close(fig)
+
+
+def draw_conv_filters(params, out, quick):
+    w = params["w"]  # (32, 1, 3, 3)
+    fig, axes = plt.subplots(4, 8, figsize=(8, 4.6))
+    for ax, kernel in zip(axes.ravel(), w[:, 0]):
+        ax.imshow(kernel[::-1, ::-1], cmap="gray", interpolation="nearest")  # as convolved
+        ax.axis("off")
+    fig.suptitle("What a convolutional network learns: first-layer filters")
+    fig.savefig(out / "5_convolutional_net_filters.png", dpi=80)
+    plt.close(fig)
+
+    from load import mnist
+    from ops import conv2d
+    image = mnist(ntrain=1, ntest=1)[1].reshape(1, 1, 28, 28)
+    X = T.ftensor4()
+    maps = pytensor.function([X], T.maximum(conv2d(X, params["w"], border_mode="full"), 0))(image)
+    fig, axes = plt.subplots(4, 9, figsize=(9, 4.4))
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i == 0:
+            ax.imshow(image[0, 0], cmap="gray")
+            ax.set_title("input", fontsize=8)
+        elif i <= 32:
+            ax.imshow(maps[0, i - 1], cmap="magma")
+    fig.suptitle("What a convolutional network learns: first-layer feature maps of one digit")
+    fig.savefig(out / "5_convolutional_net_feature_maps.png", dpi=80)
+    plt.close(fig)
+
+
+# --- the two-moons pictures -------------------------------------------------------
+
+def two_moons(n=400, noise=0.2, seed=0):
+    """Two interleaved half circles, as scikit-learn's make_moons draws them."""
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(0, np.pi, n)
+    label = rng.integers(0, 2, n)
+    x = np.where(label == 0, np.cos(angles), 1 - np.cos(angles))
+    y = np.where(label == 0, np.sin(angles), 0.5 - np.sin(angles))
+    points = np.stack([x, y], 1) + rng.standard_normal((n, 2)) * noise
+    return points.astype(np.float32), np.eye(2, dtype=np.float32)[label]
+
+
+def moons_net(activation, optimizer, steps, hidden=16, seed=0):
+    """A 2 -> hidden -> 2 net trained on the moons; snapshots of its predictions."""
+    X_data, Y_data = two_moons()
+    rng = np.random.default_rng(seed)
+    w_h = pytensor.shared((rng.standard_normal((2, hidden)) * 0.5).astype("float32"))
+    b_h = pytensor.shared(np.zeros(hidden, "float32"))
+    w_o = pytensor.shared((rng.standard_normal((hidden, 2)) * 0.5).astype("float32"))
+    X, Y = T.fmatrix(), T.fmatrix()
+    act = {"sigmoid": T.sigmoid, "rectifier": lambda v: T.maximum(v, 0.)}[activation]
+    py_x = T.special.softmax(T.dot(act(T.dot(X, w_h) + b_h), w_o), axis=1)
+    cost = T.mean(-T.sum(Y * T.log(py_x), axis=1))
+    params = [w_h, b_h, w_o]
+    grads = T.grad(cost, params)
+    if optimizer == "SGD":
+        updates = [(p, p - 0.5 * g) for p, g in zip(params, grads)]
+    else:  # the talk's RMSprop
+        updates = []
+        for p, g in zip(params, grads):
+            acc = pytensor.shared(p.get_value() * 0.)
+            acc_new = 0.9 * acc + 0.1 * g ** 2
+            updates += [(acc, acc_new), (p, p - 0.01 * g / T.sqrt(acc_new + 1e-6))]
+    train = pytensor.function([X, Y], cost, updates=updates)
+    prob = pytensor.function([X], py_x[:, 1])
+    xx, yy = np.meshgrid(np.linspace(-1.5, 2.5, 120), np.linspace(-1.2, 1.7, 90))
+    grid = np.stack([xx.ravel(), yy.ravel()], 1).astype("float32")
+    losses, snapshots = [], {}
+    for step in range(1, steps + 1):
+        losses.append(float(train(X_data, Y_data)))
+        if step in (steps // 20, steps // 4, steps):
+            snapshots[step] = prob(grid).reshape(xx.shape)
+    return X_data, Y_data, (xx, yy), snapshots, losses
+
+
+def draw_moons_comparison(variants, title, path, steps):
+    fig, axes = plt.subplots(len(variants), 4, figsize=(13, 3.1 * len(variants)))
+    for row, (label, kwargs) in zip(axes, variants):
+        X_data, Y_data, (xx, yy), snapshots, losses = moons_net(steps=steps, **kwargs)
+        for ax, (step, p) in zip(row[:3], snapshots.items()):
+            ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.7)
+            ax.scatter(*X_data.T, c=Y_data[:, 1], cmap="RdBu", s=6, edgecolors="k",
+                       linewidths=0.2)
+            ax.set(title=f"{label}: step {step}", xlabel="x1", ylabel="x2")
+        row[3].plot(losses)
+        row[3].set(title=f"{label}: training loss", xlabel="step", ylabel="cross-entropy",
+                   yscale="log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="figures", help="folder for the PNGs (default figures/)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small data and few epochs, for tests and previews")
+    parser.add_argument("--results", default=str(ROOT / "results"),
+                        help="where reproduce.py left its logs and parameters")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    draw_linear_regression(out)
+    logs = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        params, logs["logistic"] = trained("logistic", args.results, args.quick, workdir)
+        tiles(params["w"], (2, 5), "What it learns: logistic regression's ten templates",
+              out / "2_logistic_regression_weights.png", cmap="RdBu")
+        params, logs["net"] = trained("net", args.results, args.quick, workdir)
+        tiles(params["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units',
+              out / "3_net_hidden_weights.png")
+        params, logs["modern"] = trained("modern", args.results, args.quick, workdir)
+        tiles(params["w_h"], (6, 10), 'What a "modern" net learns: rectifier units with dropout',
+              out / "4_modern_net_hidden_weights.png")
+        params, logs["cnn"] = trained("cnn", args.results, args.quick, workdir)
+        draw_conv_filters(params, out, args.quick)
+
+    knn = Path(args.results) / "knn.json"
+    if knn.exists() and not args.quick:
+        knn_accuracy = json.loads(knn.read_text())["test_accuracy"]
+    else:
+        import knn_baseline
+        from load import mnist
+        trX, teX, trY, teY = mnist(ntrain=10000, ntest=1000, onehot=False)
+        knn_accuracy = float(np.mean(knn_baseline.predict(teX, trX, trY) == teY))
+    draw_learning_curves(logs, knn_accuracy, out)
+
+    steps = 300 if args.quick else 2000
+    draw_moons_comparison([("SGD", dict(activation="rectifier", optimizer="SGD")),
+                           ("RMSprop", dict(activation="rectifier", optimizer="RMSprop"))],
+                          "Understanding SGD and RMSprop on the two moons",
+                          out / "7_understanding_sgd_vs_rmsprop.png", steps)
+    draw_moons_comparison([("sigmoid units", dict(activation="sigmoid", optimizer="RMSprop")),
+                           ("rectifier units", dict(activation="rectifier", optimizer="RMSprop"))],
+                          "Understanding sigmoid and rectifier units on the two moons",
+                          out / "8_understanding_sigmoid_vs_rectifier.png", steps)
+    print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
