@@ -3,8 +3,9 @@ import numpy as np
 import pytensor
 from pytensor import tensor as T
 
-import backend  # links PyTensor's C backend to a BLAS
+import trainer
 
+args = trainer.parse_mode(__doc__)
 pytensor.config.floatX = "float32"
 np.random.seed(42)
 
@@ -26,7 +27,8 @@ cost = T.mean(T.sqr(y - Y))
 gradient = T.grad(cost=cost, wrt=w)
 updates = [[w, w - gradient * 0.01]]
 
-train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates, allow_input_downcast=True)
+train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
+                          allow_input_downcast=True, mode=args.mode)
 
 for i in range(100):
     for x, y in zip(trX, trY):

@@ -9,6 +9,8 @@ BLAS calls to those symbols, so `pip install -r requirements.txt` is enough.
 """
 import ctypes
 import os
+import re
+import warnings
 
 import numpy as np
 import pytensor
@@ -69,7 +71,25 @@ def compile_mode(name):
     """
     if name == "C":
         return Mode(linker="cvm", optimizer="fast_run").including("c_inline_softmax")
+    if name == "NUMBA":
+        # Numba runs the numpy code of ops.py's conv and pool Ops as Python ("object mode")
+        quiet(UserWarning, "Numba will use object mode to run")
+    if name == "JAX":
+        import jax
+        import ops_jax  # noqa: F401  (teaches JAX the conv2d and max_pool_2d Ops)
+        # 32-bit numbers, as PyTensor picks for float32 graphs; importing its JAX backend
+        # before a script sets floatX would otherwise have switched JAX to 64 bits.
+        jax.config.update("jax_enable_x64", False)
+        # Expected under JAX, said at every compile: the random generator is copied into
+        # the compiled function, shape checks are left to XLA, and argmax gives int32.
+        quiet(UserWarning, "The RandomType SharedVariables")
+        quiet(UserWarning, "Skipping Assert")
+        quiet(UserWarning, "Explicitly requested dtype int64")
     return name
+
+
+def quiet(category, message_start):
+    warnings.filterwarnings("ignore", message=re.escape(message_start), category=category)
 
 
 def load_cblas():

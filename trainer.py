@@ -40,6 +40,20 @@ def positive_float(text):
     return value
 
 
+def add_mode_argument(parser):
+    parser.add_argument("--mode", default=backend.DEFAULT_MODE, type=str.upper, choices=MODES,
+                        help=f"PyTensor backend: C, NUMBA or JAX (default {backend.DEFAULT_MODE})")
+
+
+def parse_mode(description, argv=None):
+    """The command line of the scripts that only compile and run: --mode alone."""
+    parser = OneLineParser(description=description)
+    add_mode_argument(parser)
+    args = parser.parse_args(argv)
+    args.mode_name, args.mode = args.mode, backend.compile_mode(args.mode)
+    return args
+
+
 def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
     """The command line every MNIST script shares; the defaults are the talk's recipe."""
     parser = OneLineParser(description=description)
@@ -55,8 +69,7 @@ def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
     parser.add_argument("--ntest", type=positive_int, default=10000,
                         help="evaluate on the first N test images (default 10000)")
     parser.add_argument("--data-dir", help="folder with the MNIST files (default: data/mnist)")
-    parser.add_argument("--mode", default=backend.DEFAULT_MODE, type=str.upper, choices=MODES,
-                        help=f"PyTensor backend (default {backend.DEFAULT_MODE})")
+    add_mode_argument(parser)
     parser.add_argument("--save", metavar="PATH", help="write the trained parameters (.npz)")
     parser.add_argument("--log", metavar="PATH", help="write one JSON line per epoch")
     args = parser.parse_args(argv)
@@ -64,8 +77,8 @@ def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
             parser.error(f"folder {folder} does not exist (for {path})")
-    np.random.seed(args.seed)
     args.mode_name, args.mode = args.mode, backend.compile_mode(args.mode)
+    np.random.seed(args.seed)  # after compile_mode: importing a backend may draw numbers
     return args
 
 

@@ -1,0 +1,162 @@
+"""The conv2d and max_pool_2d Ops of ops.py, for PyTensor's JAX backend (--mode JAX).
+
+PyTensor compiles a graph for JAX by asking each Op for a JAX function
+(`jax_funcify`); the numpy `perform` methods in ops.py cannot be traced. Each
+function below computes exactly what that Op's `perform` computes, with
+`jax.lax` convolutions and window reductions, which XLA runs on the CPU or a GPU.
+
+It also teaches PyTensor's JAX backend to size arrays by shapes computed from
+other shapes, as `flatten` followed by dropout needs (see ShapeArithmetic).
+
+Importing this module registers all of it; backend.compile_mode("JAX") does that.
+"""
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from pytensor.compile import optdb
+from pytensor.graph.basic import Apply, Constant
+from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor import tensor as T
+from pytensor.link.jax.dispatch import jax_funcify
+from pytensor.link.jax.dispatch.shape import JAXShapeTuple
+from pytensor.scalar import get_scalar_type
+from pytensor.tensor.basic import MakeVector
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.shape import Shape_i
+
+from ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad, padding_for
+
+
+@jax_funcify.register(Corr2d)
+def jax_corr2d(op, **kwargs):
+    def corr2d(images, kernels):
+        kernel_shape = kernels.shape[2:]
+        pad = [(p, p) for p in padding_for(op.padding, kernel_shape)]
+        out = lax.conv_general_dilated(images, kernels, (1, 1), pad)
+        # the same (channels * k_rows * k_cols, batch * rows * cols) matrix as ops.im2col;
+        # XLA drops it from graphs that never take the weight gradient
+        patches = lax.conv_general_dilated_patches(images, kernel_shape, (1, 1), pad)
+        patches = patches.transpose(1, 0, 2, 3).reshape(patches.shape[1], -1)
+        return out, patches
+    return corr2d
+
+
+@jax_funcify.register(Corr2dGradWeights)
+def jax_corr2d_grad_weights(op, **kwargs):
+    def grad_weights(patches, grad_out, kernel_shape):
+        n_kernels = grad_out.shape[1]
+        grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(n_kernels, -1)
+        return (grad_2d @ patches.T).reshape(n_kernels, -1, *kernel_shape[2:])
+    return grad_weights
+
+
+@jax_funcify.register(Corr2dGradInputs)
+def jax_corr2d_grad_inputs(op, **kwargs):
+    def grad_inputs(kernels, grad_out, image_shape):
+        # The transpose of a stride-1 correlation padded by p is a correlation of the
+        # gradient with the flipped kernels, channels swapped, padded by k - 1 - p.
+        kernel_shape = kernels.shape[2:]
+        pad = [(k - 1 - p, k - 1 - p)
+               for k, p in zip(kernel_shape, padding_for(op.padding, kernel_shape))]
+        flipped = kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        return lax.conv_general_dilated(grad_out, flipped, (1, 1), pad)
+    return grad_inputs
+
+
+def pool_padding(op, shape):
+    """Bottom/right padding that keeps a partial edge window unless ignore_border."""
+    if op.ignore_border:
+        return [(0, 0)] * 2
+    return [(0, -size % window) for size, window in zip(shape[-2:], op.ws)]
+
+
+@jax_funcify.register(MaxPool)
+def jax_max_pool(op, **kwargs):
+    def max_pool(x):
+        window = (1,) * (x.ndim - 2) + op.ws
+        padding = [(0, 0)] * (x.ndim - 2) + pool_padding(op, x.shape)
+        return lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max,
+                                 window, window, padding)
+    return max_pool
+
+
+@jax_funcify.register(MaxPoolGrad)
+def jax_max_pool_grad(op, **kwargs):
+    def max_pool_grad(x, out, grad_out):
+        # As in ops.MaxPoolGrad: every element equal to its window's maximum gets
+        # the window's gradient; elements outside any window (ignore_border) get 0.
+        rows, cols = x.shape[-2:]
+
+        def spread(a, fill):
+            a = jnp.repeat(jnp.repeat(a, op.ws[0], axis=-2), op.ws[1], axis=-1)[..., :rows, :cols]
+            edge = [(0, 0)] * (a.ndim - 2) + [(0, rows - a.shape[-2]), (0, cols - a.shape[-1])]
+            return jnp.pad(a, edge, constant_values=fill)
+
+        is_max = x == spread(out, jnp.nan)
+        return jnp.where(is_max, spread(grad_out, 0), 0).astype(x.dtype)
+    return max_pool_grad
+
+
+# --- shapes computed from shapes ----------------------------------------------------
+
+class ShapeArithmetic(Op):
+    """A scalar computed from array sizes (say rows * cols), done by Python while
+    JAX traces the graph.
+
+    JAX wants concrete sizes for a random draw or a reshape. PyTensor hands it
+    array sizes as plain integers, but arithmetic on them (the `flatten` before
+    the CNN's third dropout multiplies three of them) would become traced jax
+    values that cannot size an array. Done in Python, the result stays an integer.
+    """
+    __props__ = ("scalar_op",)
+
+    def __init__(self, scalar_op):
+        self.scalar_op = scalar_op
+
+    def make_node(self, *inputs):
+        scalar_types = self.scalar_op.output_types([get_scalar_type(i.dtype) for i in inputs])
+        return Apply(self, list(inputs), [T.scalar(dtype=t.dtype) for t in scalar_types])
+
+    def compute(self, *sizes):
+        results = self.scalar_op.impl(*sizes)
+        return tuple(results) if self.scalar_op.nout > 1 else (results,)
+
+    def perform(self, node, inputs, outputs):
+        for storage, value, var in zip(outputs, self.compute(*inputs), node.outputs):
+            storage[0] = np.asarray(value, dtype=var.dtype)
+
+
+@jax_funcify.register(ShapeArithmetic)
+def jax_shape_arithmetic(op, **kwargs):
+    def shape_arithmetic(*sizes):
+        results = op.compute(*sizes)
+        return results if len(results) > 1 else results[0]
+    return shape_arithmetic
+
+
+def known_at_trace_time(var):
+    return isinstance(var, Constant) or (
+        var.owner is not None and isinstance(var.owner.op, Shape_i | ShapeArithmetic))
+
+
+@node_rewriter([Elemwise])
+def shape_arithmetic_in_python(fgraph, node):
+    if (all(out.ndim == 0 for out in node.outputs)
+            and all(known_at_trace_time(i) and i.ndim == 0 for i in node.inputs)):
+        return ShapeArithmetic(node.op.scalar_op).make_node(*node.inputs).outputs
+
+
+@node_rewriter([Corr2dGradWeights])
+def kernel_shape_as_tuple(fgraph, node):
+    """Hand the weight gradient its kernel shape as a tuple of integers, not an array."""
+    patches, grad_out, kernel_shape = node.inputs
+    if kernel_shape.owner is not None and isinstance(kernel_shape.owner.op, MakeVector):
+        return [node.op(patches, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
+
+
+# after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
+optdb.register("jax_shape_arithmetic", dfs_rewriter(shape_arithmetic_in_python), "jax",
+               position=99)
+optdb.register("jax_kernel_shape_as_tuple", dfs_rewriter(kernel_shape_as_tuple), "jax",
+               position=99.5)
