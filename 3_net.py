@@ -5,7 +5,7 @@ from pytensor import tensor as T
 
 import trainer
 
-args = trainer.parse_args(__doc__, epochs=100, lr=0.05)
+args = trainer.parse_args(__doc__, epochs=100, lr=0.05, mode="JAX")
 pytensor.config.floatX = "float32"
 
 

@@ -7,7 +7,7 @@ from pytensor.tensor.random.utils import RandomStream
 
 import trainer
 
-args = trainer.parse_args(__doc__, epochs=100, lr=0.001)
+args = trainer.parse_args(__doc__, epochs=100, lr=0.001, mode="JAX")
 pytensor.config.floatX = "float32"
 srng = RandomStream(seed=args.seed)
 

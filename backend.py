@@ -8,6 +8,7 @@ whose symbols carry a `scipy_` prefix. The -D flags below rename PyTensor's
 BLAS calls to those symbols, so `pip install -r requirements.txt` is enough.
 """
 import ctypes
+import importlib.util
 import os
 import re
 import warnings
@@ -63,6 +64,10 @@ optdb.register("inline_softmax", dfs_rewriter(inline_softmax), "c_inline_softmax
                position=49.4)
 
 
+class BackendMissing(RuntimeError):
+    """The package behind a --mode is not installed."""
+
+
 def compile_mode(name):
     """The PyTensor Mode behind a --mode name.
 
@@ -75,17 +80,30 @@ def compile_mode(name):
         # Numba runs the numpy code of ops.py's conv and pool Ops as Python ("object mode")
         quiet(UserWarning, "Numba will use object mode to run")
     if name == "JAX":
+        if importlib.util.find_spec("jax") is None:
+            raise BackendMissing("--mode JAX needs the jax package: pip install -r "
+                                 "requirements.txt, or choose --mode C or NUMBA")
         import jax
         import ops_jax  # noqa: F401  (teaches JAX the conv2d and max_pool_2d Ops)
         # 32-bit numbers, as PyTensor picks for float32 graphs; importing its JAX backend
         # before a script sets floatX would otherwise have switched JAX to 64 bits.
         jax.config.update("jax_enable_x64", False)
         # Expected under JAX, said at every compile: the random generator is copied into
-        # the compiled function, shape checks are left to XLA, and argmax gives int32.
+        # the compiled function, shape checks are left to XLA, and 64-bit accumulators
+        # and indices (a float64 sum in the cost, argmax's int64) run in 32 bits.
         quiet(UserWarning, "The RandomType SharedVariables")
         quiet(UserWarning, "Skipping Assert")
-        quiet(UserWarning, "Explicitly requested dtype int64")
+        quiet(UserWarning, "Explicitly requested dtype")
     return name
+
+
+def device_name(name):
+    """Where a --mode runs its compiled functions: 'cpu', or JAX's device (say cuda:0)."""
+    if name != "JAX":
+        return "cpu"
+    import jax
+    device = jax.devices()[0]
+    return f"{device.platform}:{device.id} ({device.device_kind})"
 
 
 def quiet(category, message_start):

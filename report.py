@@ -25,22 +25,22 @@ def read_log(path):
 
 def results_table(results=RESULTS):
     """Final accuracy of each full run in results/, beside the talk's figure."""
-    rows = ["| script | epochs run | test accuracy | the talk | seconds per epoch (train) |",
-            "|---|---|---|---|---|"]
+    rows = ["| script | epochs run | test accuracy | the talk | seconds per epoch (train) "
+            "| backend |", "|---|---|---|---|---|---|"]
     for name, (script, talk) in MODELS.items():
         path = Path(results) / f"{name}.jsonl"
         if not path.exists():
-            rows.append(f"| `{script}` | not run yet | | {talk} % | |")
+            rows.append(f"| `{script}` | not run yet | | {talk} % | | |")
             continue
         log = read_log(path)
         seconds = sorted(r["train_seconds"] for r in log)[len(log) // 2]
         rows.append(f"| `{script}` | {len(log)} | {100 * log[-1]['test_accuracy']:.2f} % "
-                    f"| {talk} % | {seconds:.2f} |")
+                    f"| {talk} % | {seconds:.2f} | {log[-1].get('mode', 'C')} |")
     knn = Path(results) / "knn.json"
     if knn.exists():
         k = json.loads(knn.read_text())
         rows.append(f"| `knn_baseline.py` | - | {100 * k['test_accuracy']:.2f} % | ~95 % | "
-                    f"{k['seconds']:.1f} (whole run) |")
+                    f"{k['seconds']:.1f} (whole run) | numpy |")
     machine = Path(results) / "machine.json"
     if machine.exists():
         rows.append("")
@@ -53,14 +53,43 @@ def speed_table(path=RESULTS / "speed.json"):
     if not Path(path).exists():
         return "Not measured yet: run `python bench/speed.py`."
     data = json.loads(Path(path).read_text())
-    rows = ["| model | PyTensor (C) s/epoch | PyTorch s/epoch | ratio (ours / PyTorch) "
+    rows = ["| model | ours s/epoch (backend) | PyTorch s/epoch | ratio (ours / PyTorch) "
             "| test-set prediction ratio |", "|---|---|---|---|---|"]
     for row in data["rows"]:
         eval_ratio = f"{row['eval_ratio']:.2f}" if "eval_ratio" in row else "-"
-        rows.append(f"| {row['model']} | {row['ours']:.2f} | {row['peer']:.2f} | "
+        mode = f" ({row['mode']})" if "mode" in row else ""
+        rows.append(f"| {row['model']} | {row['ours']:.2f}{mode} | {row['peer']:.2f} | "
                     f"**{row['ours'] / row['peer']:.2f}** | {eval_ratio} |")
     rows.append("")
     rows.append(f"{data['machine']}; {data['peer']}; {data['note']}")
+    return "\n".join(rows)
+
+
+def backend_table(path=RESULTS / "backends.json"):
+    """Seconds per epoch of each script on each backend, from bench/backends.py."""
+    if not Path(path).exists():
+        return "Not measured yet: run `python bench/backends.py`."
+    data = json.loads(Path(path).read_text())
+    modes = list(dict.fromkeys(r["mode"] for r in data["rows"]))
+    by_model = {}
+    for row in data["rows"]:
+        by_model.setdefault(row["model"], {})[row["mode"]] = row
+    rows = ["| script | " + " | ".join(f"{m} s/epoch" for m in modes) + " | fastest "
+            "| first epoch, with compilation (s) | test accuracy after the run |",
+            "|---|" + "---|" * len(modes) + "---|---|---|"]
+    for model, runs in by_model.items():
+        fastest = min(runs, key=lambda m: runs[m]["train_seconds"])
+        times = [f"**{runs[m]['train_seconds']:.2f}**" if m == fastest else
+                 f"{runs[m]['train_seconds']:.2f}" if m in runs else "-" for m in modes]
+        first = " / ".join(f"{runs[m]['first_epoch_seconds']:.1f}" for m in modes if m in runs)
+        accuracy = " / ".join(f"{runs[m]['test_accuracy']:.4f}" for m in modes if m in runs)
+        epochs = runs[fastest]["epochs"]
+        rows.append(f"| `{MODELS[model][0]}` ({epochs} epochs) | " + " | ".join(times) +
+                    f" | {fastest} | {first} | {accuracy} |")
+    versions = ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())
+    rows.append("")
+    rows.append(f"{data['machine']}; {versions}; {data['note']}. The last two columns list "
+                f"the backends in the order {' / '.join(modes)}.")
     return "\n".join(rows)
 
 
@@ -89,6 +118,7 @@ def update_readme(readme=ROOT / "README.md"):
     text = Path(readme).read_text()
     text = replace_block(text, "results", results_table())
     text = replace_block(text, "speed", speed_table())
+    text = replace_block(text, "backends", backend_table())
     Path(readme).write_text(text)
 
 

@@ -40,22 +40,32 @@ def positive_float(text):
     return value
 
 
-def add_mode_argument(parser):
-    parser.add_argument("--mode", default=backend.DEFAULT_MODE, type=str.upper, choices=MODES,
-                        help=f"PyTensor backend: C, NUMBA or JAX (default {backend.DEFAULT_MODE})")
+def add_mode_argument(parser, mode):
+    parser.add_argument("--mode", default=mode, type=str.upper, choices=MODES,
+                        help=f"PyTensor backend: C, NUMBA or JAX (default {mode})")
 
 
-def parse_mode(description, argv=None):
+def set_mode(parser, args):
+    """Turn the --mode name into a PyTensor mode, or a one-line error."""
+    try:
+        args.mode_name, args.mode = args.mode, backend.compile_mode(args.mode)
+    except backend.BackendMissing as e:
+        parser.error(str(e))
+
+
+def parse_mode(description, mode=backend.DEFAULT_MODE, argv=None):
     """The command line of the scripts that only compile and run: --mode alone."""
     parser = OneLineParser(description=description)
-    add_mode_argument(parser)
+    add_mode_argument(parser, mode)
     args = parser.parse_args(argv)
-    args.mode_name, args.mode = args.mode, backend.compile_mode(args.mode)
+    set_mode(parser, args)
     return args
 
 
-def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
-    """The command line every MNIST script shares; the defaults are the talk's recipe."""
+def parse_args(description, epochs=100, batch_size=128, lr=0.05, mode=backend.DEFAULT_MODE,
+               argv=None):
+    """The command line every MNIST script shares; the defaults are the talk's recipe,
+    and the backend that trained that script fastest on a CPU (README, "Backends")."""
     parser = OneLineParser(description=description)
     parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=f"passes over the training set (default {epochs})")
@@ -69,7 +79,7 @@ def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
     parser.add_argument("--ntest", type=positive_int, default=10000,
                         help="evaluate on the first N test images (default 10000)")
     parser.add_argument("--data-dir", help="folder with the MNIST files (default: data/mnist)")
-    add_mode_argument(parser)
+    add_mode_argument(parser, mode)
     parser.add_argument("--save", metavar="PATH", help="write the trained parameters (.npz)")
     parser.add_argument("--log", metavar="PATH", help="write one JSON line per epoch")
     args = parser.parse_args(argv)
@@ -77,7 +87,7 @@ def parse_args(description, epochs=100, batch_size=128, lr=0.05, argv=None):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
             parser.error(f"folder {folder} does not exist (for {path})")
-    args.mode_name, args.mode = args.mode, backend.compile_mode(args.mode)
+    set_mode(parser, args)
     np.random.seed(args.seed)  # after compile_mode: importing a backend may draw numbers
     return args
 
@@ -138,6 +148,7 @@ def fit(train, predict, trX, teX, trY, teY, args, params):
     Returns the list of per-epoch records (also written to --log).
     """
     records = []
+    device = backend.device_name(args.mode_name)
     labels = np.argmax(teY, axis=1)
     batches = minibatches(len(trX), args.batch_size)
     for epoch in range(1, args.epochs + 1):
@@ -153,7 +164,7 @@ def fit(train, predict, trX, teX, trY, teY, args, params):
 
         record = {"epoch": epoch, "test_accuracy": accuracy,
                   "train_cost": total_cost / len(trX), "train_seconds": train_seconds,
-                  "eval_seconds": eval_seconds, "mode": args.mode_name}
+                  "eval_seconds": eval_seconds, "mode": args.mode_name, "device": device}
         records.append(record)
         print(f"epoch {epoch:3d}  test accuracy {accuracy:.4f}  train cost "
               f"{record['train_cost']:.4f}  {train_seconds:.2f} s", flush=True)

@@ -64,7 +64,8 @@ def main():
         ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])
         peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
                              "--epochs", str(epochs)])
-        row = {"model": NAMES[model], "ours": last(ours, "train_seconds"),
+        row = {"model": NAMES[model], "mode": last(ours, "mode"),
+               "ours": last(ours, "train_seconds"),
                "peer": last(peer, "train_seconds"),
                "eval_ratio": last(ours, "eval_seconds") / last(peer, "eval_seconds"),
                "accuracy_ours": last(ours, "test_accuracy"),

@@ -1,0 +1,65 @@
+"""Seconds per training epoch of each numbered script on each PyTensor backend
+(C, NUMBA, JAX), on this CPU, in one run.
+
+    pip install -r requirements-jax.txt
+    python bench/backends.py         # writes results/backends.json, then: python report.py
+
+Each run is short and on the full data (batch 128). The time reported is the last
+epoch's: Numba and JAX compile during the first call, so the first epoch includes
+compilation, reported separately.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import report  # noqa: E402
+
+EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
+MODES = ("C", "NUMBA", "JAX")
+
+
+def run(script, mode, epochs):
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "log.jsonl"
+        subprocess.run([sys.executable, script, "--mode", mode, "--epochs", str(epochs),
+                        "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        return report.read_log(log)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(EPOCHS), default=list(EPOCHS))
+    args = parser.parse_args(argv)
+    modes = [m for m in MODES if m != "JAX" or importlib.util.find_spec("jax")]
+    rows = []
+    for model in args.models:
+        script = report.MODELS[model][0]
+        for mode in modes:
+            log = run(script, mode, EPOCHS[model])
+            row = {"model": model, "mode": mode, "epochs": EPOCHS[model],
+                   "train_seconds": log[-1]["train_seconds"],
+                   "first_epoch_seconds": log[0]["train_seconds"],
+                   "eval_seconds": log[-1]["eval_seconds"],
+                   "test_accuracy": log[-1]["test_accuracy"]}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    versions = {}
+    for package in ("pytensor", "numba", "jax"):
+        if importlib.util.find_spec(package):
+            versions[package] = __import__(package).__version__
+    data = {"rows": rows, "machine": report.machine_description(), "versions": versions,
+            "note": "train seconds of the last epoch of a short run on the full training "
+                    "set (batch 128, float32); the first epoch includes compilation"}
+    (ROOT / "results" / "backends.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()

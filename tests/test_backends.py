@@ -1,0 +1,133 @@
+"""The same graphs on every backend: C, NUMBA and JAX compute what C computes, and
+every numbered script runs and learns under each --mode.
+
+JAX comes from requirements.txt; where it is missing its tests are skipped, and
+pytest's summary says so (-rs in pytest.ini).
+"""
+import functools
+import importlib.util
+import re
+
+import numpy as np
+import pytensor
+import pytest
+from pytensor import tensor as T
+from pytensor.tensor.random.utils import RandomStream
+
+import backend
+from ops import conv2d, max_pool_2d
+from test_scripts import accuracies, run
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="JAX is not installed (pip install -r requirements.txt)")
+OTHER_MODES = ["NUMBA", pytest.param("JAX", marks=needs_jax)]
+MODES = ["C"] + OTHER_MODES
+
+
+def compile_in(mode, inputs, outputs, **kwargs):
+    return pytensor.function(inputs, outputs, mode=backend.compile_mode(mode), **kwargs)
+
+
+def conv_net_graph():
+    """The CNN's layer types at odd sizes: full and valid convolutions, pooling with a
+    partial edge window and without, flatten, and T.grad through all of it."""
+    X, W1, W2 = T.ftensor4(), T.ftensor4(), T.ftensor4()
+    l1 = max_pool_2d(T.maximum(conv2d(X, W1, border_mode="full"), 0.), (2, 2))
+    l2 = max_pool_2d(T.maximum(conv2d(l1, W2), 0.), (2, 2), ignore_border=True)
+    out = T.flatten(l2, ndim=2)
+    weights = T.constant(np.linspace(-1, 1, 2 * 2 * 1).astype("float32"))  # 9x8 -> 2 x 2x1
+    cost = T.sum(T.tanh(T.dot(out, weights)))
+    return [X, W1, W2], [out, cost, *T.grad(cost, [X, W1, W2])]
+
+
+@pytest.mark.parametrize("mode", OTHER_MODES)
+def test_conv_net_values_and_gradients_match_c(mode):
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype("float32")
+              for s in [(3, 2, 9, 8), (4, 2, 3, 2), (2, 4, 3, 3)]]
+    inputs, outputs = conv_net_graph()
+    expected = compile_in("C", inputs, outputs)(*values)
+    got = compile_in(mode, inputs, outputs)(*values)
+    assert [g.shape for g in got] == [e.shape for e in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("mode", OTHER_MODES)
+@pytest.mark.parametrize("ignore_border", [False, True])
+def test_pool_gradient_with_ties_matches_c(mode, ignore_border):
+    """Every element equal to its window's maximum gets the gradient, as in Theano."""
+    x = np.random.default_rng(1).integers(0, 3, (2, 3, 5, 7)).astype("float32")
+    X = T.ftensor4()
+    pooled = max_pool_2d(X, (2, 3), ignore_border=ignore_border)
+    outputs = [pooled, T.grad(T.sum(pooled * np.float32(1.5)), X)]
+    expected = compile_in("C", [X], outputs)(x)
+    got = compile_in(mode, [X], outputs)(x)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dropout_mask_is_fresh_at_every_call(mode):
+    """The random stream advances between calls, after a flatten whose size is a product
+    of other sizes (JAX needs those as plain integers)."""
+    srng = RandomStream(seed=3)
+    X = T.ftensor4()
+    flat = T.flatten(max_pool_2d(X, (2, 2)), ndim=2)
+    masked = flat * T.cast(srng.uniform(size=flat.shape) < 0.5, "float32")
+    f = compile_in(mode, [X], masked)
+    x = np.ones((4, 3, 10, 10), dtype="float32")
+    first, second = f(x), f(x)
+    assert first.shape == second.shape == (4, 75)
+    assert not np.array_equal(first, second)
+    assert 0.35 < first.mean() < 0.65
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shared_variable_updates(mode):
+    w = pytensor.shared(np.zeros(3, dtype="float32"))
+    step = compile_in(mode, [], [], updates=[(w, w + 1)])
+    step(); step()
+    np.testing.assert_array_equal(w.get_value(), [2, 2, 2])
+
+
+@pytest.mark.parametrize("mode", OTHER_MODES)
+def test_first_scripts_on_every_backend(mode):
+    assert run("0_multiply.py", "--mode", mode).stdout.split() == ["2.0", "9.0"]
+    slope = float(run("1_linear_regression.py", "--mode", mode).stdout.split()[-1])
+    assert abs(slope - 2) < 0.1
+
+
+# A short run on a subset. Scripts 2 and 3 draw no random numbers after their initial
+# weights, so every backend must print the same accuracy up to float32 rounding; 4 and 5
+# draw their dropout masks from each backend's own generator, so theirs differ by chance.
+AGREEMENT = [
+    ("2_logistic_regression.py", ["--ntrain", 3000, "--epochs", 2, "--batch-size", 32], 0.80, 0.002),
+    ("3_net.py", ["--ntrain", 3000, "--epochs", 2, "--batch-size", 32, "--lr", 0.5], 0.70, 0.005),
+    ("4_modern_net.py", ["--ntrain", 10000, "--epochs", 3, "--batch-size", 64], 0.85, 0.02),
+    ("5_convolutional_net.py",
+     ["--ntrain", 10000, "--epochs", 2, "--batch-size", 64, "--lr", 0.002], 0.85, 0.03),
+]
+
+
+@functools.cache
+def final_accuracy(script, args, mode):
+    result = run(script, *args, "--ntest", 2000, "--seed", 5, "--mode", mode)
+    return accuracies(result.stdout)[-1]
+
+
+@pytest.mark.parametrize("mode", OTHER_MODES)
+@pytest.mark.parametrize("script, args, threshold, tolerance", AGREEMENT,
+                         ids=[a[0] for a in AGREEMENT])
+def test_scripts_learn_alike_on_every_backend(script, args, threshold, tolerance, mode):
+    on_c = final_accuracy(script, tuple(args), "C")
+    accuracy = final_accuracy(script, tuple(args), mode)
+    assert on_c > threshold and accuracy > threshold, (on_c, accuracy)
+    assert abs(accuracy - on_c) <= tolerance, (accuracy, on_c)
+
+
+def test_unknown_mode_is_one_line():
+    result = run("0_multiply.py", "--mode", "CUDA", check=False)
+    assert result.returncode == 2
+    assert re.search(r"invalid choice: 'CUDA'", result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1
