@@ -69,7 +69,8 @@ class Corr2d(Op):
     """out[b, k] = sum over c of the cross-correlation of image[b, c] with kernel[k, c].
 
     Its second output is the patch matrix, kept for the weight gradient so that
-    the backward pass does not unroll the same patches again.
+    the backward pass does not unroll the same patches again (under JAX it holds
+    the padded images instead: see ops_jax.py).
     """
     __props__ = ("padding",)
 

@@ -31,23 +31,34 @@ from ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGra
 @jax_funcify.register(Corr2d)
 def jax_corr2d(op, **kwargs):
     def corr2d(images, kernels):
-        kernel_shape = kernels.shape[2:]
-        pad = [(p, p) for p in padding_for(op.padding, kernel_shape)]
-        out = lax.conv_general_dilated(images, kernels, (1, 1), pad)
-        # the same (channels * k_rows * k_cols, batch * rows * cols) matrix as ops.im2col;
-        # XLA drops it from graphs that never take the weight gradient
-        patches = lax.conv_general_dilated_patches(images, kernel_shape, (1, 1), pad)
-        patches = patches.transpose(1, 0, 2, 3).reshape(patches.shape[1], -1)
-        return out, patches
+        (kh, kw), channels = kernels.shape[2:], images.shape[1]
+        pad = padding_for(op.padding, (kh, kw))
+        padded = jnp.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        if channels == 1:
+            # XLA's CPU convolution is slow with a single input channel (the first layer);
+            # a sum of kh * kw shifted, scaled copies of the image is about 5x faster.
+            rows, cols = padded.shape[2] - kh + 1, padded.shape[3] - kw + 1
+            out = sum(kernels[None, :, 0, u, v, None, None] * padded[:, :, u:u + rows, v:v + cols]
+                      for u in range(kh) for v in range(kw))
+        else:
+            out = lax.conv_general_dilated(padded, kernels, (1, 1), "VALID")
+        # The second output is what the weight gradient needs. ops.py passes the unrolled
+        # patches; unrolling them is slow in XLA on a CPU, so here it is the padded images
+        # (as a matrix, the output's declared type), and jax_corr2d_grad_weights below
+        # works from those. Both functions are only ever compiled together, by JAX.
+        return out, padded.reshape(-1, padded.shape[2] * padded.shape[3])
     return corr2d
 
 
 @jax_funcify.register(Corr2dGradWeights)
 def jax_corr2d_grad_weights(op, **kwargs):
-    def grad_weights(patches, grad_out, kernel_shape):
-        n_kernels = grad_out.shape[1]
-        grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(n_kernels, -1)
-        return (grad_2d @ patches.T).reshape(n_kernels, -1, *kernel_shape[2:])
+    def grad_weights(padded, grad_out, kernel_shape):
+        (n_kernels, channels, kh, kw), (batch, _, rows, cols) = kernel_shape, grad_out.shape
+        padded = padded.reshape(batch, channels, rows + kh - 1, cols + kw - 1)
+        # one product per kernel position (u, v), summed over images and output pixels
+        per_position = [jnp.einsum("bkij,bcij->kc", grad_out, padded[:, :, u:u + rows, v:v + cols])
+                        for u in range(kh) for v in range(kw)]
+        return jnp.stack(per_position, axis=-1).reshape(n_kernels, channels, kh, kw)
     return grad_weights
 
 

@@ -12,25 +12,16 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import report  # noqa: E402
+from speed import timed_epochs  # noqa: E402  (bench/ is this script's folder)
 
 EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
 MODES = ("C", "NUMBA", "JAX")
-
-
-def run(script, mode, epochs):
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "log.jsonl"
-        subprocess.run([sys.executable, script, "--mode", mode, "--epochs", str(epochs),
-                        "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        return report.read_log(log)
 
 
 def main(argv=None):
@@ -42,7 +33,8 @@ def main(argv=None):
     for model in args.models:
         script = report.MODELS[model][0]
         for mode in modes:
-            log = run(script, mode, EPOCHS[model])
+            log = timed_epochs([sys.executable, script, "--mode", mode,
+                                "--epochs", str(EPOCHS[model])])
             row = {"model": model, "mode": mode, "epochs": EPOCHS[model],
                    "train_seconds": log[-1]["train_seconds"],
                    "first_epoch_seconds": log[0]["train_seconds"],

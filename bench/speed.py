@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import report  # noqa: E402
 
-EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 1}
+EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
 NAMES = {"logistic": "logistic regression", "net": "sigmoid net", "modern": "modern net",
          "cnn": "convolutional net"}
 
