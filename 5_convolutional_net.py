@@ -8,7 +8,7 @@ from pytensor.tensor.random.utils import RandomStream
 import trainer
 from ops import conv2d, max_pool_2d
 
-args = trainer.parse_args(__doc__, epochs=100, lr=0.001, mode="C")
+args = trainer.parse_args(__doc__, epochs=100, lr=0.001, mode="JAX")
 pytensor.config.floatX = "float32"
 srng = RandomStream(seed=args.seed)
 
