@@ -6,7 +6,11 @@ pytest's summary says so (-rs in pytest.ini).
 """
 import functools
 import importlib.util
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytensor
@@ -16,7 +20,7 @@ from pytensor.tensor.random.utils import RandomStream
 
 import backend
 from ops import conv2d, max_pool_2d
-from test_scripts import accuracies, run
+from test_scripts import ROOT, accuracies, run
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                reason="JAX is not installed (pip install -r requirements.txt)")
@@ -133,3 +137,29 @@ def test_unknown_mode_is_one_line():
     assert result.returncode == 2
     assert re.search(r"invalid choice: 'CUDA'", result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
+def test_gpu_check_stops_without_a_gpu(tmp_path):
+    result = gpu_check(os.environ["PATH"])
+    assert result.returncode == 1
+    assert "gpu_check: nvidia-smi found no NVIDIA GPU" in result.stderr
+
+
+@needs_jax
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
+def test_gpu_check_stops_when_jax_only_sees_the_cpu(tmp_path):
+    fake = tmp_path / "nvidia-smi"  # a GPU that JAX cannot use
+    fake.write_text("#!/bin/sh\necho 'Some GPU, 81559 MiB, 550.00'\n")
+    fake.chmod(0o755)
+    result = gpu_check(f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert result.returncode == 1
+    assert "Some GPU" in result.stdout
+    assert "gpu_check: JAX runs on the CPU here" in result.stderr
+    assert "epoch" not in result.stdout
+
+
+def gpu_check(path):
+    return subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PATH": path,
+                                                       "PYTHON": sys.executable})
