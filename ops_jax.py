@@ -2,8 +2,9 @@
 
 PyTensor compiles a graph for JAX by asking each Op for a JAX function
 (`jax_funcify`); the numpy `perform` methods in ops.py cannot be traced. Each
-function below computes exactly what that Op's `perform` computes, with
-`jax.lax` convolutions and window reductions, which XLA runs on the CPU or a GPU.
+function below computes what that Op's `perform` computes (the one internal
+difference is noted at jax_corr2d), with `jax.lax` convolutions and window
+reductions, which XLA runs on the CPU or a GPU.
 
 It also teaches PyTensor's JAX backend to size arrays by shapes computed from
 other shapes, as `flatten` followed by dropout needs (see ShapeArithmetic).
@@ -13,11 +14,11 @@ Importing this module registers all of it; backend.compile_mode("JAX") does that
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from pytensor import tensor as T
 from pytensor.compile import optdb
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
-from pytensor import tensor as T
 from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.dispatch.shape import JAXShapeTuple
 from pytensor.scalar import get_scalar_type
