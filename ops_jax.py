@@ -162,9 +162,9 @@ def shape_arithmetic_in_python(fgraph, node):
 @node_rewriter([Corr2dGradWeights])
 def kernel_shape_as_tuple(fgraph, node):
     """Hand the weight gradient its kernel shape as a tuple of integers, not an array."""
-    patches, grad_out, kernel_shape = node.inputs
+    saved, grad_out, kernel_shape = node.inputs  # saved: Corr2d's second output
     if kernel_shape.owner is not None and isinstance(kernel_shape.owner.op, MakeVector):
-        return [node.op(patches, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
+        return [node.op(saved, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
 
 
 # after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)

@@ -53,10 +53,10 @@ def set_mode(parser, args):
         parser.error(str(e))
 
 
-def parse_mode(description, mode=backend.DEFAULT_MODE, argv=None):
+def parse_mode(description, argv=None):
     """The command line of the scripts that only compile and run: --mode alone."""
     parser = OneLineParser(description=description)
-    add_mode_argument(parser, mode)
+    add_mode_argument(parser, backend.DEFAULT_MODE)
     args = parser.parse_args(argv)
     set_mode(parser, args)
     return args

@@ -1,7 +1,6 @@
 """Seconds per training epoch of each numbered script on each PyTensor backend
 (C, NUMBA, JAX), on this CPU, in one run.
 
-    pip install -r requirements-jax.txt
     python bench/backends.py         # writes results/backends.json, then: python report.py
 
 Each run is short and on the full data (batch 128). The time reported is the last
@@ -18,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import report  # noqa: E402
-from speed import timed_epochs  # noqa: E402  (bench/ is this script's folder)
+from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is this folder)
 
 EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
 MODES = ("C", "NUMBA", "JAX")
@@ -46,10 +45,10 @@ def main(argv=None):
     for package in ("pytensor", "numba", "jax"):
         if importlib.util.find_spec(package):
             versions[package] = __import__(package).__version__
-    data = {"rows": rows, "machine": report.machine_description(), "versions": versions,
-            "note": "train seconds of the last epoch of a short run on the full training "
-                    "set (batch 128, float32); the first epoch includes compilation"}
-    (ROOT / "results" / "backends.json").write_text(json.dumps(data, indent=1) + "\n")
+    save_measurements("backends", rows, versions=versions,
+                      note="train seconds of the last epoch of a short run on the full "
+                           "training set (batch 128, float32); the first epoch includes "
+                           "compilation")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import report  # noqa: E402
+from trainer import write_atomic  # noqa: E402
 
 EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
 NAMES = {"logistic": "logistic regression", "net": "sigmoid net", "modern": "modern net",
@@ -29,6 +30,13 @@ def timed_epochs(command):
         subprocess.run(command + ["--log", str(log)], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
         return report.read_log(log)
+
+
+def save_measurements(name, rows, note, **extra):
+    """results/<name>.json: the rows, this machine and a note, written whole or not at all."""
+    data = {"rows": rows, "machine": report.machine_description(), **extra, "note": note}
+    text = (json.dumps(data, indent=1) + "\n").encode()
+    write_atomic(ROOT / "results" / f"{name}.json", lambda f: f.write(text))
 
 
 def last(records, key):
@@ -74,11 +82,10 @@ def main():
         rows.append(row)
     rows.append(knn_row())
     print(json.dumps(rows[-1]))
-    data = {"rows": rows, "machine": report.machine_description(),
-            "peer": f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads",
-            "note": "train seconds of the last epoch of a short run (batch 128, float32); "
-                    "test-set prediction ratio compares the time to predict 10000 test images"}
-    (ROOT / "results" / "speed.json").write_text(json.dumps(data, indent=1) + "\n")
+    save_measurements(
+        "speed", rows, peer=f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads",
+        note="train seconds of the last epoch of a short run (batch 128, float32); "
+             "test-set prediction ratio compares the time to predict 10000 test images")
 
 
 if __name__ == "__main__":

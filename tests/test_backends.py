@@ -2,7 +2,7 @@
 every numbered script runs and learns under each --mode.
 
 JAX comes from requirements.txt; where it is missing its tests are skipped, and
-pytest's summary says so (-rs in pytest.ini).
+pytest's summary says so (-ra in pytest.ini).
 """
 import functools
 import importlib.util
@@ -140,7 +140,7 @@ def test_unknown_mode_is_one_line():
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
-def test_gpu_check_stops_without_a_gpu(tmp_path):
+def test_gpu_check_stops_without_a_gpu():
     result = gpu_check(os.environ["PATH"])
     assert result.returncode == 1
     assert "gpu_check: nvidia-smi found no NVIDIA GPU" in result.stderr
