@@ -1,17 +1,25 @@
+# %% [markdown]
+# # Theano: linear regression
+# Learn the slope of y = 2x from 101 noisy points: a shared weight, a cost, its gradient
+# from `T.grad`, and an update rule, compiled into one `train` function.
+# The backend comes from PYTENSOR_FLAGS, as Theano's came from THEANO_FLAGS.
+
+# %%
 """Linear regression: learn the slope of y = 2x from 101 noisy points."""
 import numpy as np
 import pytensor
 from pytensor import tensor as T
 
-import trainer
-
-args = trainer.parse_mode(__doc__)
 pytensor.config.floatX = "float32"
 np.random.seed(42)
 
 trX = np.linspace(-1, 1, 101)
 trY = 2 * trX + np.random.randn(*trX.shape) * 0.33
 
+# %% [markdown]
+# ## The model, its cost and its updates
+
+# %%
 X = T.scalar()
 Y = T.scalar()
 
@@ -28,10 +36,14 @@ gradient = T.grad(cost=cost, wrt=w)
 updates = [[w, w - gradient * 0.01]]
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
-                          allow_input_downcast=True, mode=args.mode)
+                          allow_input_downcast=True)
 
+# %% [markdown]
+# ## Theano doing its thing: 100 passes over the data, one example at a time
+
+# %%
 for i in range(100):
-    for x, y in zip(trX, trY):
-        train(x, y)
+    for x_i, y_i in zip(trX, trY):  # the slide's `for x, y` would rebind the model's y
+        train(x_i, y_i)
 
 print(f"learned slope w = {w.get_value():.4f}")

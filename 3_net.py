@@ -1,14 +1,24 @@
+# %% [markdown]
+# # An "old" net (circa 2000)
+# One hidden layer of 625 sigmoid units between the pixels and the softmax, every
+# parameter updated by the same SGD rule. The talk: 98.4 %.
+
+# %%
 """An "old" net (circa 2000): 784 -> 625 sigmoid units -> 10 softmax. The talk: 98.4 %."""
 import numpy as np
 import pytensor
 from pytensor import tensor as T
 
-import trainer
+from load import mnist
+from toolkit import training
 
-args = trainer.parse_args(__doc__, epochs=100, lr=0.05, mode="JAX")
 pytensor.config.floatX = "float32"
+args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="JAX")
 
+# %% [markdown]
+# ## An "old" net in Theano: two weight matrices, and `sgd` over both
 
+# %%
 def floatX(X):
     return np.asarray(X, dtype=pytensor.config.floatX)
 
@@ -31,7 +41,8 @@ def model(X, w_h, w_o):
     return pyx
 
 
-trX, teX, trY, teY = trainer.load_data(args)
+trX, teX, trY, teY = mnist(onehot=True, ntrain=args.ntrain, ntest=args.ntest,
+                           data_dir=args.data_dir)
 
 X = T.fmatrix()
 Y = T.fmatrix()
@@ -49,5 +60,15 @@ updates = sgd(cost, params, lr=args.lr)
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=args.mode)
+training.summary(X, py_x, teX, params={"w_h": w_h, "w_o": w_o})
 
-trainer.fit(train, predict, trX, teX, trY, teY, args, params={"w_h": w_h, "w_o": w_o})
+# %% [markdown]
+# ## Training: minibatches of 128, then the accuracy on the test set, each epoch
+
+# %%
+report = training.Report(args, params={"w_h": w_h, "w_o": w_o})
+for i in range(args.epochs):
+    for start, end in report.minibatches(len(trX)):
+        batch_cost = train(trX[start:end], trY[start:end])
+        report.cost(batch_cost, end - start)
+    report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))

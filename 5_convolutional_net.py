@@ -1,18 +1,32 @@
+# %% [markdown]
+# # Convolutional networks
+# Three blocks of convolution, rectifier, max pooling and dropout, then 625 rectified
+# units and a softmax: images shrink 28 -> 30 -> 15 -> 13 -> 7 -> 5 -> 3 on the way.
+# The talk: 99.5 %.
+
+# %%
 """A convolutional network: three blocks of conv -> rectify -> pool -> dropout,
 then 625 rectified units and a softmax. The talk: 99.5 %."""
+import warnings
+
 import numpy as np
 import pytensor
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
-import trainer
-from ops import conv2d, max_pool_2d
+from load import mnist
+from toolkit import training
+from toolkit.ops import conv2d, max_pool_2d
 
-args = trainer.parse_args(__doc__, epochs=100, lr=0.001, mode="JAX")
 pytensor.config.floatX = "float32"
-srng = RandomStream(seed=args.seed)
+args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C")
+with warnings.catch_warnings(action="ignore", category=FutureWarning):
+    srng = RandomStream(seed=args.seed)  # Theano's srng; PyTensor 3 marks it deprecated
 
+# %% [markdown]
+# ## The pieces of the "modern" net, unchanged
 
+# %%
 def floatX(X):
     return np.asarray(X, dtype=pytensor.config.floatX)
 
@@ -52,6 +66,10 @@ def RMSprop(cost, params, lr=0.001, rho=0.9, epsilon=1e-6):
     return updates
 
 
+# %% [markdown]
+# ## A convolutional network in Theano
+
+# %%
 def model(X, w, w2, w3, w4, w_o, p_drop_conv, p_drop_hidden):
     l1a = rectify(conv2d(X, w, border_mode='full'))
     l1 = max_pool_2d(l1a, (2, 2))
@@ -73,7 +91,8 @@ def model(X, w, w2, w3, w4, w_o, p_drop_conv, p_drop_hidden):
     return l1, l2, l3, l4, pyx
 
 
-trX, teX, trY, teY = trainer.load_data(args)
+trX, teX, trY, teY = mnist(onehot=True, ntrain=args.ntrain, ntest=args.ntest,
+                           data_dir=args.data_dir)
 
 trX = trX.reshape(-1, 1, 28, 28)
 teX = teX.reshape(-1, 1, 28, 28)
@@ -98,6 +117,18 @@ updates = RMSprop(cost, params, lr=args.lr)
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=args.mode)
+named_params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}
+training.summary(X, py_x, teX, params=named_params)
 
-trainer.fit(train, predict, trX, teX, trY, teY, args,
-            params={"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o})
+# %% [markdown]
+# ## Training: minibatches of 128, then the accuracy on the test set, each epoch
+# The test set is predicted 1000 images at a time: all 10000 at once would need
+# gigabytes for the first layers' feature maps.
+
+# %%
+report = training.Report(args, params=named_params)
+for i in range(args.epochs):
+    for start, end in report.minibatches(len(trX)):
+        batch_cost = train(trX[start:end], trY[start:end])
+        report.cost(batch_cost, end - start)
+    report.epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))

@@ -1,31 +1,34 @@
 """The talk's pictures, drawn by the project.
 
-    python figures.py --out figures/          # from the trained runs in results/
+    python figures.py                         # into results/figures/, from results/
     python figures.py --quick --out /tmp/fig  # small data, few epochs: minutes
 
-Without trained parameters in results/ (see reproduce.py), or with --quick, the
-MNIST models are trained here first, on a subset when --quick.
+Without trained parameters in results/ (python -m toolkit.reproduce), or with
+--quick, the MNIST models are trained here first, on a subset when --quick.
+In a notebook, each draw_* function returns its figure, which Jupyter shows:
+
+    import figures
+    figures.draw_linear_regression()
 """
 import argparse
+import contextlib
+import io
 import json
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytensor
+from pytensor import tensor as T
 
-matplotlib.use("Agg")  # files only, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytensor  # noqa: E402
-from pytensor import tensor as T  # noqa: E402
+from toolkit.files import read_jsonl, write_atomic
+from toolkit.report import MODELS
 
-import backend  # noqa: E402,F401  (BLAS for the C backend)
-import report  # noqa: E402
-
-pytensor.config.floatX = "float32"
 ROOT = Path(__file__).resolve().parent
 
 
@@ -40,12 +43,12 @@ def trained(name, results, quick, workdir):
                 "modern": ["--epochs", "3"], "cnn": ["--epochs", "2", "--lr", "0.003"]}[name]
         if quick:
             args += ["--ntrain", "5000" if name == "cnn" else "10000", "--ntest", "1000"]
-        subprocess.run([sys.executable, report.MODELS[name][0], *args, "--save", str(npz),
+        subprocess.run([sys.executable, MODELS[name][0], *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return dict(np.load(npz)), report.read_log(log)
+    return dict(np.load(npz)), read_jsonl(log)
 
 
-def tiles(weights, grid, title, path, shape=(28, 28), cmap="gray"):
+def tiles(weights, grid, title, shape=(28, 28), cmap="gray"):
     """Draw the columns of `weights` as images on a grid."""
     rows, cols = grid
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1 + 0.6))
@@ -54,20 +57,16 @@ def tiles(weights, grid, title, path, shape=(28, 28), cmap="gray"):
         if i < weights.shape[1]:
             ax.imshow(weights[:, i].reshape(shape), cmap=cmap, interpolation="nearest")
     fig.suptitle(title)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    return fig
 
 
-def draw_linear_regression(out):
-    """w learning the slope of noisy y = 2x, one line per pass over the data."""
-    rng = np.random.default_rng(42)
-    trX = np.linspace(-1, 1, 101)
-    trY = 2 * trX + rng.standard_normal(trX.shape) * 0.33
-    X, Y = T.scalar(), T.scalar()
-    w = pytensor.shared(np.asarray(0., dtype=pytensor.config.floatX))
-    cost = T.mean(T.sqr(X * w - Y))
-    train = pytensor.function([X, Y], cost, updates=[(w, w - T.grad(cost, w) * 0.01)],
-                              allow_input_downcast=True)
+def draw_linear_regression():
+    """w learning the slope of noisy y = 2x: 1_linear_regression.py's own data, graph
+    and train function, its weight reset and trained again pass by pass."""
+    with contextlib.redirect_stdout(io.StringIO()):  # the script prints its slope
+        script = runpy.run_path(str(ROOT / "1_linear_regression.py"))
+    trX, trY, w, train = script["trX"], script["trY"], script["w"], script["train"]
+    w.set_value(np.zeros_like(w.get_value()))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.scatter(trX, trY, s=12, color="black", label="data")
     colors = plt.cm.viridis(np.linspace(0, 1, 6))
@@ -81,38 +80,37 @@ def draw_linear_regression(out):
                 label=f"after {passes} passes: w = {float(w.get_value()):.2f}")
     ax.set(title="Theano doing its thing: linear regression", xlabel="x", ylabel="y")
     ax.legend(fontsize=8)
-    fig.savefig(out / "1_linear_regression_fit.png", dpi=80)
-    plt.close(fig)
+    return fig
 
 
-def draw_learning_curves(logs, knn_accuracy, out):
+def draw_learning_curves(logs, knn_accuracy):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, log in logs.items():
         errors = [100 * (1 - r["test_accuracy"]) for r in log]
         ax.plot(range(1, len(log) + 1), errors, marker="." if len(log) < 20 else None,
-                label=report.MODELS[name][0])
+                label=MODELS[name][0])
     if knn_accuracy is not None:
         ax.axhline(100 * (1 - knn_accuracy), color="gray", linestyle="--",
                    label="knn_baseline.py (1-NN)")
     ax.set_yscale("log")
     ax.set(title="Quantifying the difference", xlabel="epoch", ylabel="test error (%, log scale)")
     ax.legend(fontsize=8)
-    fig.savefig(out / "6_quantifying_the_difference.png", dpi=80)
-    plt.close(fig)
+    return fig
 
 
-def draw_conv_filters(params, out, quick):
+def draw_conv_filters(params):
     w = params["w"]  # (32, 1, 3, 3)
     fig, axes = plt.subplots(4, 8, figsize=(8, 4.6))
     for ax, kernel in zip(axes.ravel(), w[:, 0]):
         ax.imshow(kernel[::-1, ::-1], cmap="gray", interpolation="nearest")  # as convolved
         ax.axis("off")
     fig.suptitle("What a convolutional network learns: first-layer filters")
-    fig.savefig(out / "5_convolutional_net_filters.png", dpi=80)
-    plt.close(fig)
+    return fig
 
+
+def draw_feature_maps(params):
     from load import mnist
-    from ops import conv2d
+    from toolkit.ops import conv2d
     image = mnist(ntrain=1, ntest=1)[1].reshape(1, 1, 28, 28)
     X = T.ftensor4()
     maps = pytensor.function([X], T.maximum(conv2d(X, params["w"], border_mode="full"), 0))(image)
@@ -125,8 +123,7 @@ def draw_conv_filters(params, out, quick):
         elif i <= 32:
             ax.imshow(maps[0, i - 1], cmap="magma")
     fig.suptitle("What a convolutional network learns: first-layer feature maps of one digit")
-    fig.savefig(out / "5_convolutional_net_feature_maps.png", dpi=80)
-    plt.close(fig)
+    return fig
 
 
 # --- the two-moons pictures -------------------------------------------------------
@@ -175,7 +172,7 @@ def moons_net(activation, optimizer, steps, hidden=16, seed=0):
     return X_data, Y_data, (xx, yy), snapshots, losses
 
 
-def draw_moons_comparison(variants, title, path, steps):
+def draw_moons_comparison(variants, title, steps):
     fig, axes = plt.subplots(len(variants), 4, figsize=(13, 3.1 * len(variants)))
     for row, (label, kwargs) in zip(axes, variants):
         X_data, Y_data, (xx, yy), snapshots, losses = moons_net(steps=steps, **kwargs)
@@ -189,36 +186,48 @@ def draw_moons_comparison(variants, title, path, steps):
                    yscale="log")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    return fig
+
+
+def save(fig, path, dpi=80):
+    """Write a figure as PNG, whole or not at all, and free it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
+    write_atomic(path, buffer.getvalue())
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="figures", help="folder for the PNGs (default figures/)")
+    parser.add_argument("--out", default=str(ROOT / "results" / "figures"),
+                        help="folder for the PNGs (default results/figures/)")
     parser.add_argument("--quick", action="store_true",
                         help="small data and few epochs, for tests and previews")
     parser.add_argument("--results", default=str(ROOT / "results"),
-                        help="where reproduce.py left its logs and parameters")
+                        help="where toolkit.reproduce left its logs and parameters")
     args = parser.parse_args()
+    plt.switch_backend("Agg")  # files only, no display needed
+    pytensor.config.floatX = "float32"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    draw_linear_regression(out)
+    save(draw_linear_regression(), out / "1_linear_regression_fit.png")
     logs = {}
     with tempfile.TemporaryDirectory() as workdir:
         params, logs["logistic"] = trained("logistic", args.results, args.quick, workdir)
-        tiles(params["w"], (2, 5), "What it learns: logistic regression's ten templates",
-              out / "2_logistic_regression_weights.png", cmap="RdBu")
+        save(tiles(params["w"], (2, 5), "What it learns: logistic regression's ten templates",
+                   cmap="RdBu"), out / "2_logistic_regression_weights.png")
         params, logs["net"] = trained("net", args.results, args.quick, workdir)
-        tiles(params["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units',
-              out / "3_net_hidden_weights.png")
+        save(tiles(params["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units'),
+             out / "3_net_hidden_weights.png")
         params, logs["modern"] = trained("modern", args.results, args.quick, workdir)
-        tiles(params["w_h"], (6, 10), 'What a "modern" net learns: rectifier units with dropout',
-              out / "4_modern_net_hidden_weights.png")
+        save(tiles(params["w_h"], (6, 10),
+                   'What a "modern" net learns: rectifier units with dropout'),
+             out / "4_modern_net_hidden_weights.png")
         params, logs["cnn"] = trained("cnn", args.results, args.quick, workdir)
-        draw_conv_filters(params, out, args.quick)
+        save(draw_conv_filters(params), out / "5_convolutional_net_filters.png")
+        save(draw_feature_maps(params), out / "5_convolutional_net_feature_maps.png")
 
     knn = Path(args.results) / "knn.json"
     if knn.exists() and not args.quick:
@@ -228,17 +237,19 @@ def main():
         from load import mnist
         trX, teX, trY, teY = mnist(ntrain=10000, ntest=1000, onehot=False)
         knn_accuracy = float(np.mean(knn_baseline.predict(teX, trX, trY) == teY))
-    draw_learning_curves(logs, knn_accuracy, out)
+    save(draw_learning_curves(logs, knn_accuracy), out / "6_quantifying_the_difference.png")
 
     steps = 300 if args.quick else 2000
-    draw_moons_comparison([("SGD", dict(activation="rectifier", optimizer="SGD")),
-                           ("RMSprop", dict(activation="rectifier", optimizer="RMSprop"))],
-                          "Understanding SGD and RMSprop on the two moons",
-                          out / "7_understanding_sgd_vs_rmsprop.png", steps)
-    draw_moons_comparison([("sigmoid units", dict(activation="sigmoid", optimizer="RMSprop")),
-                           ("rectifier units", dict(activation="rectifier", optimizer="RMSprop"))],
-                          "Understanding sigmoid and rectifier units on the two moons",
-                          out / "8_understanding_sigmoid_vs_rectifier.png", steps)
+    save(draw_moons_comparison([("SGD", dict(activation="rectifier", optimizer="SGD")),
+                                ("RMSprop", dict(activation="rectifier", optimizer="RMSprop"))],
+                               "Understanding SGD and RMSprop on the two moons", steps),
+         out / "7_understanding_sgd_vs_rmsprop.png", dpi=70)
+    save(draw_moons_comparison([("sigmoid units", dict(activation="sigmoid", optimizer="RMSprop")),
+                                ("rectifier units",
+                                 dict(activation="rectifier", optimizer="RMSprop"))],
+                               "Understanding sigmoid and rectifier units on the two moons",
+                               steps),
+         out / "8_understanding_sigmoid_vs_rectifier.png", dpi=70)
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
 

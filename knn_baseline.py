@@ -2,6 +2,8 @@
 guess that as the label" -- nearest neighbours on raw pixels. The talk: ~95 %.
 
     python knn_baseline.py            # full train and test sets, k = 1
+
+It builds no graph (it is numpy), so it needs neither PyTensor nor --mode.
 """
 import argparse
 import sys
@@ -10,6 +12,8 @@ import time
 import numpy as np
 
 from load import MNISTError, mnist
+from toolkit.files import write_json
+from toolkit.training import OneLineParser, check_output_folders, positive_int
 
 
 # The slide, as written: one test image against every training image in a loop.
@@ -68,15 +72,8 @@ def predict(test, train, train_labels, k=1, chunk=500, progress=False):
     return np.concatenate(predictions)
 
 
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = OneLineParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--k", type=positive_int, default=1, help="neighbours that vote (default 1)")
     parser.add_argument("--ntrain", type=positive_int, default=60000, help="default 60000")
@@ -85,8 +82,10 @@ if __name__ == "__main__":
                         help="test images per distance matrix (default 500: "
                              "500 x 60000 float32 = 120 MB)")
     parser.add_argument("--data-dir", help="folder with the MNIST files (default: data/mnist)")
-    parser.error = lambda message: parser.exit(2, f"{parser.prog}: error: {message}\n")
+    parser.add_argument("--log", metavar="PATH",
+                        help="write k, the test accuracy and the seconds as JSON")
     args = parser.parse_args()
+    check_output_folders(parser, args.log)
     try:
         trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
     except MNISTError as e:
@@ -99,4 +98,8 @@ if __name__ == "__main__":
     seconds = time.perf_counter() - start
     print(f"{args.k}-nearest neighbour, {len(trX)} training images, {len(teX)} test images, "
           f"{seconds:.1f} s")
-    print(f"test accuracy {np.mean(predictions == teY):.4f}")
+    accuracy = float(np.mean(predictions == teY))
+    print(f"test accuracy {accuracy:.4f}")
+    if args.log:
+        write_json(args.log, {"k": args.k, "test_accuracy": accuracy, "seconds": seconds,
+                              "ntrain": len(trX), "ntest": len(teX)})

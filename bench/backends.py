@@ -1,7 +1,8 @@
 """Seconds per training epoch of each numbered script on each PyTensor backend
 (C, NUMBA, JAX), on this CPU, in one run.
 
-    python bench/backends.py         # writes results/backends.json, then: python report.py
+    python bench/backends.py         # writes results/backends.json
+    python -m toolkit.report         # then rebuild the README's tables
 
 Each run is short and on the full data (batch 128). The time reported is the last
 epoch's: Numba and JAX compile during the first call, so the first epoch includes
@@ -16,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import report  # noqa: E402
+from toolkit import report  # noqa: E402
 from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is this folder)
 
 EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}

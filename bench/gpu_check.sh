@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Does `--mode JAX` train on an NVIDIA GPU here? Checks the GPU, that JAX sees it and
+# Does `--device gpu` train on an NVIDIA GPU here? Checks the GPU, that JAX sees it and
 # that the scripts' JAX functions ran on it, and times an epoch of the modern net and
 # of the convolutional net there.
 #
-#   pip install -r requirements.txt && pip install -U "jax[cuda12]"   # a CUDA build of JAX
+#   pip install -r requirements.txt "jax[cuda12]>=0.10,<0.12"   # or cuda13: a CUDA build of JAX
 #   bash bench/gpu_check.sh                                          # PYTHON=... to pick one
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +21,13 @@ import sys
 import jax
 print(f"jax {jax.__version__}: default backend {jax.default_backend()}, devices {jax.devices()}")
 if jax.default_backend() != "gpu":
-    sys.exit("gpu_check: JAX runs on the CPU here; install a CUDA build: pip install -U 'jax[cuda12]'")
+    sys.exit("gpu_check: JAX runs on the CPU here; install a CUDA build: "
+             "pip install -r requirements.txt 'jax[cuda12]>=0.10,<0.12' (or cuda13)")
 PY
 
 for script in 4_modern_net.py 5_convolutional_net.py; do
-  echo "== $script --mode JAX, 2 epochs (the first one includes compilation)"
-  "$PYTHON" "$script" --mode JAX --epochs 2 --log "$tmp/log.jsonl" &
+  echo "== $script --device gpu, 2 epochs (the first one includes compilation)"
+  "$PYTHON" "$script" --device gpu --epochs 2 --log "$tmp/log.jsonl" &
   pid=$!
   seen=""
   while kill -0 "$pid" 2>/dev/null; do  # the training process should hold GPU memory
@@ -43,7 +44,8 @@ records = [json.loads(line) for line in open(sys.argv[1])]
 last = records[-1]
 print(f"{sys.argv[2]}: device {last['device']}, epoch 1 {records[0]['train_seconds']:.2f} s "
       f"(with compilation), epoch {last['epoch']} {last['train_seconds']:.2f} s, "
-      f"test accuracy {last['test_accuracy']:.4f}")
+      f"test accuracy {last['test_accuracy']:.4f}, "
+      f"peak GPU memory {last.get('peak_gpu_memory_mb', 'not reported')} MiB")
 if "cpu" in last["device"].lower():
     sys.exit("gpu_check: the JAX functions ran on the CPU")
 PY

@@ -3,8 +3,14 @@ PyTorch, on the same CPU, in the same run; and knn_baseline.py against
 scikit-learn's brute-force 1-nearest-neighbour.
 
     pip install -r bench/requirements.txt
-    python bench/speed.py            # writes results/speed.json, then: python report.py
+    python bench/speed.py                    # writes results/speed.json
+    python bench/speed.py --models cnn --repeat 3
+    python -m toolkit.report                 # then rebuild the README's tables
+
+Each model is timed `--repeat` times, ours and PyTorch one after the other; the
+table shows the median run (by ratio) and every run's ratio.
 """
+import argparse
 import json
 import os
 import subprocess
@@ -15,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import report  # noqa: E402
-from trainer import write_atomic  # noqa: E402
+from toolkit import report  # noqa: E402
+from toolkit.files import read_jsonl, write_json  # noqa: E402
 
 EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
 NAMES = {"logistic": "logistic regression", "net": "sigmoid net", "modern": "modern net",
@@ -29,18 +35,33 @@ def timed_epochs(command):
         log = Path(tmp) / "log.jsonl"
         subprocess.run(command + ["--log", str(log)], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-        return report.read_log(log)
+        return read_jsonl(log)
 
 
 def save_measurements(name, rows, note, **extra):
     """results/<name>.json: the rows, this machine and a note, written whole or not at all."""
-    data = {"rows": rows, "machine": report.machine_description(), **extra, "note": note}
-    text = (json.dumps(data, indent=1) + "\n").encode()
-    write_atomic(ROOT / "results" / f"{name}.json", lambda f: f.write(text))
+    write_json(ROOT / "results" / f"{name}.json",
+               {"rows": rows, "machine": report.machine_description(), **extra, "note": note})
 
 
-def last(records, key):
-    return records[-1][key]  # the last epoch: compilation and warm-up are behind it
+def model_row(model, repeat):
+    """Ours against PyTorch, `repeat` times; the run with the median ratio, and all ratios."""
+    script, epochs = report.MODELS[model][0], EPOCHS[model]
+    runs = []
+    for _ in range(repeat):
+        ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])[-1]
+        peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
+                             "--epochs", str(epochs)])[-1]  # the last epoch: warm
+        runs.append({"model": NAMES[model], "mode": ours["mode"],
+                     "ours": ours["train_seconds"], "peer": peer["train_seconds"],
+                     "eval_ratio": ours["eval_seconds"] / peer["eval_seconds"],
+                     "accuracy_ours": ours["test_accuracy"],
+                     "accuracy_peer": peer["test_accuracy"], "epochs": epochs})
+        print(json.dumps(runs[-1]), flush=True)
+    ratios = [r["ours"] / r["peer"] for r in runs]
+    row = sorted(runs, key=lambda r: r["ours"] / r["peer"])[len(runs) // 2]
+    return {**row, "ratios": ratios,
+            "eval_ratios": [r["eval_ratio"] for r in runs]}
 
 
 def knn_row():
@@ -56,36 +77,27 @@ def knn_row():
     start = time.perf_counter()
     peer = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(trX, trY).predict(teX)
     peer_seconds = time.perf_counter() - start
-    accuracy = float(np.mean(ours == teY))
-    (ROOT / "results" / "knn.json").write_text(json.dumps(
-        {"k": 1, "test_accuracy": accuracy, "seconds": ours_seconds}) + "\n")
     return {"model": f"kNN (k=1, whole run; scikit-learn brute force, "
-                     f"accuracy {np.mean(peer == teY):.4f} vs ours {accuracy:.4f})",
+                     f"accuracy {np.mean(peer == teY):.4f} vs ours {np.mean(ours == teY):.4f})",
             "ours": ours_seconds, "peer": peer_seconds}
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(EPOCHS) + ["knn"],
+                        default=list(EPOCHS) + ["knn"])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each model (default 1)")
+    args = parser.parse_args(argv)
     import torch
-    rows = []
-    for model, epochs in EPOCHS.items():
-        script = report.MODELS[model][0]
-        ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])
-        peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
-                             "--epochs", str(epochs)])
-        row = {"model": NAMES[model], "mode": last(ours, "mode"),
-               "ours": last(ours, "train_seconds"),
-               "peer": last(peer, "train_seconds"),
-               "eval_ratio": last(ours, "eval_seconds") / last(peer, "eval_seconds"),
-               "accuracy_ours": last(ours, "test_accuracy"),
-               "accuracy_peer": last(peer, "test_accuracy"), "epochs": epochs}
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    rows.append(knn_row())
-    print(json.dumps(rows[-1]))
+    rows = [model_row(model, args.repeat) for model in args.models if model != "knn"]
+    if "knn" in args.models:
+        rows.append(knn_row())
+        print(json.dumps(rows[-1]))
     save_measurements(
         "speed", rows, peer=f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads",
-        note="train seconds of the last epoch of a short run (batch 128, float32); "
-             "test-set prediction ratio compares the time to predict 10000 test images")
+        note="train seconds of the last epoch of a short run (batch 128, float32), the run "
+             "with the median ratio when repeated; test-set prediction ratio compares the "
+             "time to predict 10000 test images")
 
 
 if __name__ == "__main__":

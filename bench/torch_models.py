@@ -6,7 +6,6 @@ and the same --log records, so bench/speed.py can compare epoch for epoch.
 
     python bench/torch_models.py --model cnn --epochs 1
 """
-import json
 import os
 import sys
 import time
@@ -15,7 +14,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import trainer  # noqa: E402
+from toolkit import training  # noqa: E402
+from toolkit.files import write_jsonl  # noqa: E402
 
 MODELS = ("logistic", "net", "modern", "cnn")
 DEFAULT_LR = {"logistic": 0.05, "net": 0.05, "modern": 0.001, "cnn": 0.001}
@@ -71,14 +71,14 @@ class TalkRMSprop(torch.optim.Optimizer):
 
 def main():
     import argparse
-    parser = trainer.OneLineParser(description=__doc__)
+    parser = training.OneLineParser(description=__doc__)
     parser.add_argument("--model", choices=MODELS, required=True)
-    parser.add_argument("--epochs", type=trainer.positive_int, default=1)
-    parser.add_argument("--batch-size", type=trainer.positive_int, default=128)
-    parser.add_argument("--lr", type=trainer.positive_float)
+    parser.add_argument("--epochs", type=training.positive_int, default=1)
+    parser.add_argument("--batch-size", type=training.positive_int, default=128)
+    parser.add_argument("--lr", type=training.positive_float)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--ntrain", type=trainer.positive_int, default=60000)
-    parser.add_argument("--ntest", type=trainer.positive_int, default=10000)
+    parser.add_argument("--ntrain", type=training.positive_int, default=60000)
+    parser.add_argument("--ntest", type=training.positive_int, default=10000)
     parser.add_argument("--data-dir")
     parser.add_argument("--log", metavar="PATH")
     args = parser.parse_args()
@@ -103,7 +103,7 @@ def main():
         model.train()
         start = time.perf_counter()
         total = 0.0
-        for begin, end in trainer.minibatches(len(trX), args.batch_size):
+        for begin, end in training.minibatches(len(trX), args.batch_size):
             optimizer.zero_grad()
             loss = loss_fn(model(trX[begin:end]), trY[begin:end])
             loss.backward()
@@ -114,7 +114,7 @@ def main():
         start = time.perf_counter()
         with torch.no_grad():
             predictions = torch.cat([model(teX[b:e]).argmax(1)
-                                     for b, e in trainer.minibatches(len(teX), 1000)])
+                                     for b, e in training.minibatches(len(teX), 1000)])
         accuracy = (predictions == teY).float().mean().item()
         eval_seconds = time.perf_counter() - start
         records.append({"epoch": epoch, "test_accuracy": accuracy,
@@ -123,8 +123,7 @@ def main():
         print(f"epoch {epoch:3d}  test accuracy {accuracy:.4f}  train cost "
               f"{total / len(trX):.4f}  {train_seconds:.2f} s", flush=True)
         if args.log:
-            lines = "".join(json.dumps(r) + "\n" for r in records).encode()
-            trainer.write_atomic(args.log, lambda f: f.write(lines))
+            write_jsonl(args.log, records)
 
 
 if __name__ == "__main__":

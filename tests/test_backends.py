@@ -18,8 +18,8 @@ import pytest
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
-import backend
-from ops import conv2d, max_pool_2d
+from toolkit import backends
+from toolkit.ops import conv2d, max_pool_2d
 from test_scripts import ROOT, accuracies, run
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
@@ -29,7 +29,7 @@ MODES = ["C"] + OTHER_MODES
 
 
 def compile_in(mode, inputs, outputs, **kwargs):
-    return pytensor.function(inputs, outputs, mode=backend.compile_mode(mode), **kwargs)
+    return pytensor.function(inputs, outputs, mode=backends.compile_mode(mode), **kwargs)
 
 
 def conv_net_graph():
@@ -98,9 +98,11 @@ def test_shared_variable_updates(mode):
 
 
 @pytest.mark.parametrize("mode", OTHER_MODES)
-def test_first_scripts_on_every_backend(mode):
-    assert run("0_multiply.py", "--mode", mode).stdout.split() == ["2.0", "9.0"]
-    slope = float(run("1_linear_regression.py", "--mode", mode).stdout.split()[-1])
+def test_first_scripts_on_every_backend_through_pytensor_flags(mode):
+    """Scripts 0 and 1 take their backend as Theano's took THEANO_FLAGS."""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"mode={mode}"}
+    assert run("0_multiply.py", env=env).stdout.split() == ["2.0", "9.0"]
+    slope = float(run("1_linear_regression.py", env=env).stdout.split()[-1])
     assert abs(slope - 2) < 0.1
 
 
@@ -133,7 +135,7 @@ def test_scripts_learn_alike_on_every_backend(script, args, threshold, tolerance
 
 
 def test_unknown_mode_is_one_line():
-    result = run("0_multiply.py", "--mode", "CUDA", check=False)
+    result = run("2_logistic_regression.py", "--mode", "CUDA", check=False)
     assert result.returncode == 2
     assert re.search(r"invalid choice: 'CUDA'", result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1

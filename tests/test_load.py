@@ -3,7 +3,6 @@ path against a real local HTTP server, and the real embedded data."""
 import gzip
 import http.server
 import os
-import shutil
 import struct
 import threading
 from pathlib import Path

@@ -6,7 +6,7 @@ import pytest
 from pytensor import tensor as T
 from pytensor.gradient import verify_grad
 
-from ops import conv2d, max_pool_2d
+from toolkit.ops import conv2d, max_pool_2d
 
 
 def reference_conv2d(images, filters, border_mode):

@@ -3,34 +3,62 @@ import json
 
 import pytest
 
-import report
+from toolkit import report
 
 
-def write_log(path, accuracies):
+def write_log(path, accuracies, **extra):
+    path.parent.mkdir(exist_ok=True)
     path.write_text("".join(json.dumps({"epoch": i + 1, "test_accuracy": a, "train_cost": 0.1,
-                                        "train_seconds": 1.5 + i, "eval_seconds": 0.1}) + "\n"
+                                        "train_seconds": 1.5 + i, "eval_seconds": 0.1,
+                                        **extra}) + "\n"
                             for i, a in enumerate(accuracies)))
 
 
 def test_results_table_from_small_logs(tmp_path):
-    write_log(tmp_path / "logistic.jsonl", [0.88, 0.91, 0.9234])
-    (tmp_path / "knn.json").write_text(json.dumps({"test_accuracy": 0.9691, "seconds": 7.5}))
+    write_log(tmp_path / "logistic.jsonl", [0.88, 0.91, 0.9234], mode="C", device="cpu")
+    write_log(tmp_path / "net.jsonl", [0.90, 0.95], mode="JAX", device="cpu")
+    write_log(tmp_path / "net_lr0.5.jsonl", [0.95, 0.98], mode="JAX", device="cpu")
+    write_log(tmp_path / "gpu" / "cnn.jsonl", [0.99, 0.9946], mode="JAX",
+              device="gpu:0 (NVIDIA H100 80GB HBM3)")
+    (tmp_path / "knn.json").write_text(json.dumps({"k": 1, "test_accuracy": 0.9691,
+                                                   "seconds": 7.5}))
     (tmp_path / "machine.json").write_text(json.dumps({"machine": "a test box"}))
     table = report.results_table(tmp_path)
-    assert "| `2_logistic_regression.py` | 3 | 92.34 % | 92.5 % | 2.50 |" in table
-    assert "| `3_net.py` | not run yet | | 98.4 % | |" in table
+    assert "| `2_logistic_regression.py` | the slide's | 3 | 92.34 % | 92.5 % | 2.50 | C |" in table
+    assert "| `3_net.py` | `--lr 0.5` | 2 | 98.00 % | 98.4 % | 2.50 | JAX |" in table
+    assert "| `4_modern_net.py` | the slide's | not run yet | | 99.0 % | | |" in table
+    assert ("| `5_convolutional_net.py` | the slide's, on a GPU | 2 | 99.46 % | 99.5 % | 2.50 "
+            "| JAX, gpu:0 |") in table
     assert "96.91 %" in table and "a test box" in table
+    lines = table.splitlines()  # the variant follows the slide's recipe of its script
+    assert lines.index(next(x for x in lines if "`--lr 0.5`" in x)) == 1 + lines.index(
+        next(x for x in lines if "`3_net.py` | the slide's" in x))
 
 
 def test_speed_table_and_readme_block(tmp_path):
     speed = tmp_path / "speed.json"
     speed.write_text(json.dumps({"rows": [{"model": "m", "ours": 2.0, "peer": 4.0,
-                                           "eval_ratio": 1.1}],
+                                           "eval_ratio": 1.1, "ratios": [0.5, 0.6, 0.45]}],
                                  "machine": "box", "peer": "torch", "note": "n"}))
     table = report.speed_table(speed)
-    assert "| m | 2.00 | 4.00 | **0.50** | 1.10 |" in table
+    assert "| m | 2.00 | 4.00 | **0.50** (runs: 0.50, 0.60, 0.45) | 1.10 |" in table
     text = "a\n<!-- speed -->\nold\n<!-- /speed -->\nb"
     assert report.replace_block(text, "speed", table).count("**0.50**") == 1
     assert "old" not in report.replace_block(text, "speed", table)
     with pytest.raises(ValueError, match="no <!-- results -->"):
         report.replace_block(text, "results", table)
+
+
+def test_gpu_table_from_logs_and_the_peers_log(tmp_path):
+    write_log(tmp_path / "cnn.jsonl", [0.9, 0.99, 0.995], mode="JAX", device="gpu:0 (H100)",
+              peak_gpu_memory_mb=812.0)
+    (tmp_path / "pytorch_peer.log").write_text("torch_gpu cnn s/epoch 5.0\n"
+                                               "torch_gpu cnn s/epoch 4.0\n")
+    (tmp_path / "machine.json").write_text(json.dumps(
+        {"machine": "one GPU", "measured": "today", "source": "here"}))
+    table = report.gpu_table(tmp_path)
+    # median 2.5 s against 4.0 to 5.0 s
+    assert ("| `5_convolutional_net.py`, 3 epochs | 2.50 | 812 MiB | 4.00 to 5.00 "
+            "| **0.50 to 0.62** | 99.50 % (talk 99.5 %) |") in table
+    assert "one GPU; today; source: here." in table
+    assert "Not measured yet" in report.gpu_table(tmp_path / "nothing")

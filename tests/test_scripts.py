@@ -1,6 +1,5 @@
 """Each numbered script runs as a user runs it, on a small subset, and must learn."""
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,9 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(script, *args, check=True, timeout=600):
+def run(script, *args, check=True, timeout=600, env=None):
     result = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{script} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -29,6 +28,13 @@ def accuracies(stdout):
 def test_multiply_prints_2_and_9():
     lines = run("0_multiply.py").stdout.split()
     assert [float(x) for x in lines] == [2, 9]
+
+
+def test_first_scripts_import_no_plumbing():
+    """0 and 1 read as their slides: PyTensor and numpy, nothing of the project's."""
+    for script in ("0_multiply.py", "1_linear_regression.py"):
+        imports = re.findall(r"^(?:from|import) (\S+)", (ROOT / script).read_text(), re.M)
+        assert set(imports) <= {"numpy", "pytensor"}, (script, imports)
 
 
 def test_linear_regression_recovers_the_slope():
@@ -81,9 +87,9 @@ def test_same_seed_same_numbers():
 
 def test_last_partial_batch_is_trained_on(tmp_path):
     """130 examples in batches of 128: the last 2 must be used, not dropped."""
-    import trainer
-    assert trainer.minibatches(130, 128) == [(0, 128), (128, 130)]
-    assert trainer.minibatches(128, 128) == [(0, 128)]
+    from toolkit import training
+    assert training.minibatches(130, 128) == [(0, 128), (128, 130)]
+    assert training.minibatches(128, 128) == [(0, 128)]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -94,6 +100,8 @@ def test_last_partial_batch_is_trained_on(tmp_path):
     (["--save", "/no/such/folder/p.npz"], "folder /no/such/folder does not exist"),
     (["--log", "/no/such/folder/log.jsonl"], "does not exist"),
     (["--ntrain", 70000], "ntrain=70000 but"),
+    (["--device", "tpu"], "invalid choice"),
+    (["--device", "gpu", "--mode", "C"], "--mode C runs on the CPU only"),
 ])
 def test_bad_arguments_fail_fast_with_one_line(args, message):
     start = time.perf_counter()

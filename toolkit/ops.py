@@ -13,7 +13,7 @@ Layout is Theano's: images (batch, channels, rows, cols), filters
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from backend import matmul
+from toolkit.blas import matmul
 
 from pytensor import tensor as T
 from pytensor.scalar import upcast

@@ -9,28 +9,28 @@ reductions, which XLA runs on the CPU or a GPU.
 It also teaches PyTensor's JAX backend to size arrays by shapes computed from
 other shapes, as `flatten` followed by dropout needs (see ShapeArithmetic).
 
-Importing this module registers all of it; backend.compile_mode("JAX") does that.
+Importing this module changes nothing (it does not even import jax); register() teaches PyTensor all of it, and
+backends.compile_mode("JAX") calls it. (Importing PyTensor's JAX dispatch sets JAX's
+64-bit switch from floatX, so that import waits for register() too.)
 """
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from pytensor import tensor as T
 from pytensor.compile import optdb
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
-from pytensor.link.jax.dispatch import jax_funcify
-from pytensor.link.jax.dispatch.shape import JAXShapeTuple
 from pytensor.scalar import get_scalar_type
 from pytensor.tensor.basic import MakeVector
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.shape import Shape_i
 
-from ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad, padding_for
+from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad, padding_for
 
 
-@jax_funcify.register(Corr2d)
 def jax_corr2d(op, **kwargs):
+    import jax.numpy as jnp
+    from jax import lax
+
     def corr2d(images, kernels):
         (kh, kw), channels = kernels.shape[2:], images.shape[1]
         pad = padding_for(op.padding, (kh, kw))
@@ -51,8 +51,9 @@ def jax_corr2d(op, **kwargs):
     return corr2d
 
 
-@jax_funcify.register(Corr2dGradWeights)
 def jax_corr2d_grad_weights(op, **kwargs):
+    import jax.numpy as jnp
+
     def grad_weights(padded, grad_out, kernel_shape):
         (n_kernels, channels, kh, kw), (batch, _, rows, cols) = kernel_shape, grad_out.shape
         padded = padded.reshape(batch, channels, rows + kh - 1, cols + kw - 1)
@@ -63,8 +64,9 @@ def jax_corr2d_grad_weights(op, **kwargs):
     return grad_weights
 
 
-@jax_funcify.register(Corr2dGradInputs)
 def jax_corr2d_grad_inputs(op, **kwargs):
+    from jax import lax
+
     def grad_inputs(kernels, grad_out, image_shape):
         # The transpose of a stride-1 correlation padded by p is a correlation of the
         # gradient with the flipped kernels, channels swapped, padded by k - 1 - p.
@@ -83,8 +85,10 @@ def pool_padding(op, shape):
     return [(0, -size % window) for size, window in zip(shape[-2:], op.ws)]
 
 
-@jax_funcify.register(MaxPool)
 def jax_max_pool(op, **kwargs):
+    import jax.numpy as jnp
+    from jax import lax
+
     def max_pool(x):
         window = (1,) * (x.ndim - 2) + op.ws
         padding = [(0, 0)] * (x.ndim - 2) + pool_padding(op, x.shape)
@@ -93,8 +97,9 @@ def jax_max_pool(op, **kwargs):
     return max_pool
 
 
-@jax_funcify.register(MaxPoolGrad)
 def jax_max_pool_grad(op, **kwargs):
+    import jax.numpy as jnp
+
     def max_pool_grad(x, out, grad_out):
         # As in ops.MaxPoolGrad: every element equal to its window's maximum gets
         # the window's gradient; elements outside any window (ignore_border) get 0.
@@ -139,7 +144,6 @@ class ShapeArithmetic(Op):
             storage[0] = np.asarray(value, dtype=var.dtype)
 
 
-@jax_funcify.register(ShapeArithmetic)
 def jax_shape_arithmetic(op, **kwargs):
     def shape_arithmetic(*sizes):
         results = op.compute(*sizes)
@@ -163,12 +167,23 @@ def shape_arithmetic_in_python(fgraph, node):
 def kernel_shape_as_tuple(fgraph, node):
     """Hand the weight gradient its kernel shape as a tuple of integers, not an array."""
     saved, grad_out, kernel_shape = node.inputs  # saved: Corr2d's second output
+    from pytensor.link.jax.dispatch.shape import JAXShapeTuple
     if kernel_shape.owner is not None and isinstance(kernel_shape.owner.op, MakeVector):
         return [node.op(saved, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
 
 
-# after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
-optdb.register("jax_shape_arithmetic", dfs_rewriter(shape_arithmetic_in_python), "jax",
-               position=99)
-optdb.register("jax_kernel_shape_as_tuple", dfs_rewriter(kernel_shape_as_tuple), "jax",
-               position=99.5)
+JAX_VERSIONS = {Corr2d: jax_corr2d, Corr2dGradWeights: jax_corr2d_grad_weights,
+                Corr2dGradInputs: jax_corr2d_grad_inputs, MaxPool: jax_max_pool,
+                MaxPoolGrad: jax_max_pool_grad, ShapeArithmetic: jax_shape_arithmetic}
+
+
+def register():
+    """Teach PyTensor's JAX backend these Ops and the two rewrites; safe to call again."""
+    from pytensor.link.jax.dispatch import jax_funcify
+    for op_class, funcify in JAX_VERSIONS.items():
+        jax_funcify.register(op_class)(funcify)
+    # after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
+    for name, rewrite, position in [("jax_shape_arithmetic", shape_arithmetic_in_python, 99),
+                                    ("jax_kernel_shape_as_tuple", kernel_shape_as_tuple, 99.5)]:
+        if name not in optdb.__db__:
+            optdb.register(name, dfs_rewriter(rewrite), "jax", position=position)

@@ -1,0 +1,93 @@
+"""One OpenBLAS for everything: PyTensor's C code and the matrix products of ops.py.
+
+A pip-installed PyTensor finds no BLAS to link its C code against ("could not
+link to a BLAS installation") and falls back to slower paths. numpy's own
+OpenBLAS uses 64-bit integers and renamed symbols, so it cannot serve; the
+`scipy-openblas32` wheel (in requirements.txt) ships a 32-bit-integer OpenBLAS
+whose symbols carry a `scipy_` prefix. The -D flags below rename PyTensor's
+BLAS calls to those symbols, so `pip install -r requirements.txt` is enough.
+"""
+import ctypes
+import functools
+import os
+
+import numpy as np
+
+ROUTINES = [prefix + name for prefix in "sdcz" for name in
+            ("gemm", "gemv", "ger", "dot", "axpy", "copy", "scal", "swap",
+             "symm", "syrk", "trmm", "trsm")]
+
+
+def openblas_flags():
+    """Compiler flags linking C code to scipy-openblas32, or '' without it."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return ""
+    lib_dir = scipy_openblas32.get_lib_dir()
+    renames = " ".join(f"-D{r}_=scipy_{r}_" for r in ROUTINES)
+    return (f"-L{lib_dir} -l{scipy_openblas32.get_library()} "
+            f"-Wl,-rpath,{lib_dir} {renames}")
+
+
+def user_configured_blas():
+    flags = os.environ.get("PYTENSOR_FLAGS", "") + os.environ.get("PYTENSORRC", "")
+    return "blas__ldflags" in flags or "blas.ldflags" in flags
+
+
+def link_pytensor():
+    """Point PyTensor's C backend at scipy-openblas32, unless the user chose a BLAS."""
+    import pytensor
+    flags = openblas_flags()
+    if flags and not user_configured_blas():
+        pytensor.config.blas__ldflags = flags
+
+
+@functools.cache
+def cblas_gemm():
+    """{dtype: cblas_?gemm} from scipy-openblas32 through ctypes; {} without it."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return {}
+    routines = {}
+    for dtype, name, scalar in ((np.float32, "scipy_cblas_sgemm", ctypes.c_float),
+                                (np.float64, "scipy_cblas_dgemm", ctypes.c_double)):
+        fn = getattr(scipy_openblas32.dll, name)
+        i, p = ctypes.c_int, ctypes.c_void_p
+        fn.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
+        fn.restype = None
+        routines[np.dtype(dtype)] = fn
+    return routines
+
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+
+def as_operand(m):
+    """(array, transposed flag, leading dimension) for a row-major cblas call."""
+    if m.flags.c_contiguous:
+        return m, NO_TRANS, m.shape[1]
+    if m.flags.f_contiguous:
+        return m, TRANS, m.shape[0]
+    m = np.ascontiguousarray(m)
+    return m, NO_TRANS, m.shape[1]
+
+
+def matmul(a, b):
+    """a @ b for 2-d float arrays, computed by the BLAS that PyTensor's C code uses.
+
+    Two OpenBLAS copies in one process (numpy's and PyTensor's) make their idle
+    threads spin against each other on a small machine; keeping every large
+    matrix product in one of them avoids that.
+    """
+    gemm = cblas_gemm().get(a.dtype) if a.dtype == b.dtype else None
+    if gemm is None or a.ndim != 2 or b.ndim != 2 or 0 in a.shape + b.shape:
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    a, trans_a, lda = as_operand(a)
+    b, trans_b, ldb = as_operand(b)
+    out = np.empty((m, n), dtype=a.dtype)
+    gemm(ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda,
+         b.ctypes.data, ldb, 0.0, out.ctypes.data, n)
+    return out

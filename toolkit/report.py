@@ -1,0 +1,191 @@
+"""The README's tables, built from the measurements in results/.
+
+    python -m toolkit.report     # rewrites the generated blocks of README.md
+
+Every number in those tables comes from a file here, written by a run:
+results/<run>.jsonl by a script's --log (through python -m toolkit.reproduce),
+results/knn.json by knn_baseline.py --log, results/speed.json and
+results/backends.json by bench/, and results/gpu/ from a GPU machine.
+"""
+import json
+import re
+from pathlib import Path
+
+from toolkit.files import read_jsonl, write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+
+# model name -> (script, the talk's test accuracy in %)
+MODELS = {
+    "logistic": ("2_logistic_regression.py", 92.5),
+    "net": ("3_net.py", 98.4),
+    "modern": ("4_modern_net.py", 99.0),
+    "cnn": ("5_convolutional_net.py", 99.5),
+}
+
+# Full runs in results/ beside the slides' recipes: log name -> (model, what differs).
+VARIANTS = {
+    "net_lr0.5": ("net", "`--lr 0.5`"),
+}
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def run_row(script, recipe, log, talk):
+    seconds = median(r["train_seconds"] for r in log)
+    device = log[-1].get("device", "cpu")
+    where = log[-1].get("mode", "C") + ("" if device == "cpu" else f", {device.split(' (')[0]}")
+    return (f"| `{script}` | {recipe} | {len(log)} | {100 * log[-1]['test_accuracy']:.2f} % "
+            f"| {talk} % | {seconds:.2f} | {where} |")
+
+
+def results_table(results=RESULTS):
+    """Final accuracy of each full run in results/, beside the talk's figure."""
+    results = Path(results)
+    rows = ["| script | recipe | epochs run | test accuracy | the talk "
+            "| seconds per epoch (train, median) | backend |", "|---|---|---|---|---|---|---|"]
+    for name, (script, talk) in MODELS.items():
+        path = results / f"{name}.jsonl"
+        if path.exists():
+            rows.append(run_row(script, "the slide's", read_jsonl(path), talk))
+        else:
+            rows.append(f"| `{script}` | the slide's | not run yet | | {talk} % | | |")
+        for variant, (model, recipe) in VARIANTS.items():
+            if model == name and (results / f"{variant}.jsonl").exists():
+                rows.append(run_row(script, recipe, read_jsonl(results / f"{variant}.jsonl"), talk))
+        if (results / "gpu" / f"{name}.jsonl").exists():
+            rows.append(run_row(script, "the slide's, on a GPU", read_jsonl(
+                results / "gpu" / f"{name}.jsonl"), talk))
+    knn = results / "knn.json"
+    if knn.exists():
+        k = json.loads(knn.read_text())
+        rows.append(f"| `knn_baseline.py` | k = {k.get('k', 1)} | - | {100 * k['test_accuracy']:.2f} % "
+                    f"| ~95 % | {k['seconds']:.1f} (whole run) | numpy |")
+    machine = results / "machine.json"
+    if machine.exists():
+        rows.append("")
+        rows.append(f"CPU rows measured on: {json.loads(machine.read_text())['machine']}.")
+    gpu = results / "gpu" / "machine.json"
+    if gpu.exists():
+        info = json.loads(gpu.read_text())
+        rows.append(f"GPU rows: {info['machine']}; {info['measured']}.")
+    return "\n".join(rows)
+
+
+def speed_table(path=RESULTS / "speed.json"):
+    """Seconds per epoch, ours against PyTorch, from bench/speed.py's output."""
+    if not Path(path).exists():
+        return "Not measured yet: run `python bench/speed.py`."
+    data = json.loads(Path(path).read_text())
+    rows = ["| model | ours s/epoch (backend) | PyTorch s/epoch | ratio (ours / PyTorch) "
+            "| test-set prediction ratio |", "|---|---|---|---|---|"]
+    for row in data["rows"]:
+        eval_ratio = f"{row['eval_ratio']:.2f}" if "eval_ratio" in row else "-"
+        mode = f" ({row['mode']})" if "mode" in row else ""
+        runs = ""
+        if len(row.get("ratios", [])) > 1:
+            runs = " (runs: " + ", ".join(f"{r:.2f}" for r in row["ratios"]) + ")"
+        rows.append(f"| {row['model']} | {row['ours']:.2f}{mode} | {row['peer']:.2f} | "
+                    f"**{row['ours'] / row['peer']:.2f}**{runs} | {eval_ratio} |")
+    rows.append("")
+    rows.append(f"{data['machine']}; {data['peer']}; {data['note']}")
+    return "\n".join(rows)
+
+
+def backend_table(path=RESULTS / "backends.json"):
+    """Seconds per epoch of each script on each backend, from bench/backends.py."""
+    if not Path(path).exists():
+        return "Not measured yet: run `python bench/backends.py`."
+    data = json.loads(Path(path).read_text())
+    modes = list(dict.fromkeys(r["mode"] for r in data["rows"]))
+    by_model = {}
+    for row in data["rows"]:
+        by_model.setdefault(row["model"], {})[row["mode"]] = row
+    rows = ["| script | " + " | ".join(f"{m} s/epoch" for m in modes) + " | fastest "
+            "| first epoch, with compilation (s) | test accuracy after the run |",
+            "|---|" + "---|" * len(modes) + "---|---|---|"]
+    for model, runs in by_model.items():
+        fastest = min(runs, key=lambda m: runs[m]["train_seconds"])
+        times = [f"**{runs[m]['train_seconds']:.2f}**" if m == fastest else
+                 f"{runs[m]['train_seconds']:.2f}" if m in runs else "-" for m in modes]
+        first = " / ".join(f"{runs[m]['first_epoch_seconds']:.1f}" for m in modes if m in runs)
+        accuracy = " / ".join(f"{runs[m]['test_accuracy']:.4f}" for m in modes if m in runs)
+        epochs = runs[fastest]["epochs"]
+        rows.append(f"| `{MODELS[model][0]}` ({epochs} epochs) | " + " | ".join(times) +
+                    f" | {fastest} | {first} | {accuracy} |")
+    versions = ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())
+    rows.append("")
+    rows.append(f"{data['machine']}; {versions}; {data['note']}. The last two columns list "
+                f"the backends in the order {' / '.join(modes)}.")
+    return "\n".join(rows)
+
+
+def gpu_table(folder=RESULTS / "gpu"):
+    """The GPU runs against PyTorch eager on the same GPU, from results/gpu/."""
+    folder = Path(folder)
+    if not (folder / "machine.json").exists():
+        return "Not measured yet: no GPU logs in results/gpu/."
+    peer = {}
+    for line in (folder / "pytorch_peer.log").read_text().splitlines():
+        match = re.fullmatch(r"torch_gpu (\w+) s/epoch ([\d.]+)", line.strip())
+        if match:
+            peer.setdefault(match[1], []).append(float(match[2]))
+    rows = ["| model | ours, median s/epoch over the run (`--device gpu`) | peak GPU memory "
+            "| PyTorch eager s/epoch | ratio (ours / PyTorch) | test accuracy after the run |",
+            "|---|---|---|---|---|---|"]
+    for name, (script, talk) in MODELS.items():
+        path = folder / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        log = read_jsonl(path)
+        ours = median(r["train_seconds"] for r in log)
+        peak = max((r.get("peak_gpu_memory_mb", 0) for r in log), default=0)
+        peak = f"{peak:.0f} MiB" if peak else "not recorded"
+        torch = peer.get(name, [])
+        torch_text = " to ".join(f"{t:.2f}" for t in (min(torch), max(torch))) if torch else "-"
+        ratio = (" to ".join(f"{ours / t:.2f}" for t in (max(torch), min(torch)))
+                 if torch else "-")
+        rows.append(f"| `{script}`, {len(log)} epochs | {ours:.2f} | {peak} | {torch_text} "
+                    f"| **{ratio}** | {100 * log[-1]['test_accuracy']:.2f} % (talk {talk} %) |")
+    info = json.loads((folder / "machine.json").read_text())
+    rows.append("")
+    rows.append(f"{info['machine']}; {info['measured']}; source: {info['source']}.")
+    return "\n".join(rows)
+
+
+def machine_description():
+    import os
+    import platform
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def replace_block(text, name, content):
+    """Replace what stands between <!-- name --> and <!-- /name --> in text."""
+    pattern = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README has no <!-- {name} --> block")
+    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
+
+
+def update_readme(readme=ROOT / "README.md"):
+    text = Path(readme).read_text()
+    for name, table in [("results", results_table()), ("speed", speed_table()),
+                        ("backends", backend_table()), ("gpu", gpu_table())]:
+        text = replace_block(text, name, table)
+    write_atomic(readme, text)
+
+
+if __name__ == "__main__":
+    update_readme()

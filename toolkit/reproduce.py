@@ -1,0 +1,48 @@
+"""Run the talk's full recipes and keep their logs in results/.
+
+    python -m toolkit.reproduce                      # every model, 100 epochs each
+    python -m toolkit.reproduce --only cnn net_lr0.5 # some of them
+    python -m toolkit.report                         # then rebuild the README's tables
+
+Each run writes results/<run>.jsonl through the script's own --log (one line per
+epoch) and results/<run>.npz through --save (the trained parameters, which
+figures.py draws); knn_baseline.py writes results/knn.json through its --log.
+"""
+import argparse
+import subprocess
+import sys
+
+from toolkit import report
+from toolkit.files import write_json
+
+# run name -> (model, extra arguments): the slides' recipes and the variants in report.py
+RUNS = {name: (name, []) for name in report.MODELS}
+RUNS["net_lr0.5"] = ("net", ["--lr", "0.5"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=100, help="for every model (default 100)")
+    parser.add_argument("--only", nargs="+", choices=list(RUNS) + ["knn"], help="run only these")
+    args = parser.parse_args(argv)
+    results = report.RESULTS
+    results.mkdir(exist_ok=True)
+    write_json(results / "machine.json", {"machine": report.machine_description()})
+    for name, (model, extra) in RUNS.items():
+        if args.only and name not in args.only:
+            continue
+        script = report.MODELS[model][0]
+        print(f"== {script} {' '.join(extra)}, {args.epochs} epochs", flush=True)
+        subprocess.run([sys.executable, script, "--epochs", str(args.epochs), *extra,
+                        "--log", str(results / f"{name}.jsonl"),
+                        "--save", str(results / f"{name}.npz")], cwd=report.ROOT, check=True)
+    if not args.only or "knn" in args.only:
+        print("== knn_baseline.py", flush=True)
+        subprocess.run([sys.executable, "knn_baseline.py", "--log", str(results / "knn.json")],
+                       cwd=report.ROOT, check=True)
+    report.update_readme()
+
+
+if __name__ == "__main__":
+    main()

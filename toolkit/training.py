@@ -1,0 +1,200 @@
+"""What the talk's training loop leaves implicit: the command line, the minibatch
+ranges, and a report of each epoch (timed, printed, logged, saved).
+
+The model, the cost, the updates and the loop itself stay in each script, as on
+the slides:
+
+    args = training.parse_args(epochs=100, lr=0.05, mode="C")
+    ...
+    report = training.Report(args, params={"w": w})
+    for i in range(args.epochs):
+        for start, end in report.minibatches(len(trX)):
+            cost = train(trX[start:end], trY[start:end])
+            report.cost(cost, end - start)
+        report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+
+In a Jupyter kernel (or VS Code's, or PyCharm's cells) the command line is not
+read: the defaults in the parse_args call hold, and errors raise as exceptions.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from toolkit import backends
+from toolkit.files import write_atomic, write_jsonl
+
+
+def in_notebook():
+    """True inside a Jupyter (IPython) kernel, whose argv is the kernel's own."""
+    return "ipykernel" in sys.modules
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument costs one line on stderr, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def check_output_folders(parser, *paths):
+    """Fail before any work when a file could not be written at the end."""
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            parser.error(f"folder {folder} does not exist (for {path})")
+
+
+def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None):
+    """The command line every MNIST script shares. The defaults are the talk's recipe
+    and the backend that trains that script fastest on a CPU (README, "Backends").
+
+    Returns argparse's namespace, with .mode a PyTensor Mode for pytensor.function
+    and .mode_name its name. In a notebook the defaults are used as they are.
+    """
+    parser = OneLineParser(description=sys.modules["__main__"].__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"passes over the training set (default {epochs})")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help=f"examples per update (default {batch_size})")
+    parser.add_argument("--lr", type=positive_float, default=lr,
+                        help=f"learning rate (default {lr})")
+    parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    parser.add_argument("--ntrain", type=positive_int, default=60000,
+                        help="train on the first N images (default 60000)")
+    parser.add_argument("--ntest", type=positive_int, default=10000,
+                        help="evaluate on the first N test images (default 10000)")
+    parser.add_argument("--data-dir", help="folder with the MNIST files (default: data/mnist)")
+    parser.add_argument("--device", choices=backends.DEVICES, default="cpu", type=str.lower,
+                        help="cpu (default), or gpu: JAX on the first CUDA device, "
+                             "as Theano's THEANO_FLAGS=device=cuda")
+    parser.add_argument("--mode", choices=backends.MODES, type=str.upper,
+                        help=f"PyTensor backend: C, NUMBA or JAX (default {mode} on the cpu, "
+                             f"JAX on the gpu)")
+    parser.add_argument("--save", metavar="PATH", help="write the trained parameters (.npz)")
+    parser.add_argument("--log", metavar="PATH", help="write one JSON line per epoch")
+    notebook = in_notebook()
+    args = parser.parse_args([] if notebook and argv is None else argv)
+    check_output_folders(parser, args.save, args.log)
+    try:
+        args.mode_name = backends.choose(args.mode, args.device, default=mode)
+        args.mode = backends.compile_mode(args.mode_name, args.device)
+    except backends.BackendError as e:
+        if notebook:
+            raise
+        parser.error(str(e))
+    if not notebook:
+        sys.excepthook = one_line_errors
+    np.random.seed(args.seed)  # after compile_mode: importing a backend may draw numbers
+    return args
+
+
+def one_line_errors(kind, error, traceback):
+    """From a terminal, a bad data folder or backend is one line, not a traceback."""
+    from load import MNISTError
+    if isinstance(error, MNISTError | backends.BackendError):
+        print(f"error: {error}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+
+def minibatches(n, batch_size):
+    """(start, end) pairs covering all n examples, the last batch possibly smaller."""
+    return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+def predict_in_batches(predict, X, batch_size=1000):
+    """predict() over X a batch at a time, so memory stays bounded for any X."""
+    return np.concatenate([predict(X[start:end])
+                           for start, end in minibatches(len(X), batch_size)])
+
+
+class Report:
+    """Times, prints, logs (--log) and saves (--save) each epoch of the loop."""
+
+    def __init__(self, args, params):
+        self.args, self.params = args, params
+        self.records = []
+        self.device = backends.device_name(args.mode_name)
+
+    def minibatches(self, n):
+        """The epoch's minibatches, with a progress bar where someone is watching."""
+        from tqdm.auto import tqdm
+        self.started, self.total_cost, self.seen = time.perf_counter(), 0.0, 0
+        batches = minibatches(n, self.args.batch_size)
+        watching = in_notebook() or sys.stderr.isatty()
+        yield from tqdm(batches, desc=f"epoch {len(self.records) + 1}", leave=False,
+                        disable=not watching, unit="batch")
+        self.trained = time.perf_counter()
+
+    def cost(self, cost, n):
+        self.total_cost += float(cost) * n
+        self.seen += n
+
+    def epoch(self, test_accuracy):
+        """End the epoch: print one line, rewrite --log, save --save."""
+        now = time.perf_counter()
+        record = {"epoch": len(self.records) + 1, "test_accuracy": float(test_accuracy),
+                  "train_cost": self.total_cost / max(self.seen, 1),
+                  "train_seconds": self.trained - self.started,
+                  "eval_seconds": now - self.trained,
+                  "mode": self.args.mode_name, "device": self.device}
+        peak = backends.peak_gpu_memory_mb(self.args.mode_name)
+        if peak is not None:
+            record["peak_gpu_memory_mb"] = peak
+        self.records.append(record)
+        print(f"epoch {record['epoch']:3d}  test accuracy {record['test_accuracy']:.4f}  "
+              f"train cost {record['train_cost']:.4f}  {record['train_seconds']:.2f} s",
+              flush=True)
+        if self.args.log:
+            write_jsonl(self.args.log, self.records)
+        if self.args.save:
+            save_params(self.args.save, self.params)
+        return record
+
+
+def save_params(path, params):
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: p.get_value() for name, p in params.items()})
+    write_atomic(path, buffer.getvalue())
+
+
+def summary(inputs, outputs, example, params):
+    """Print the model once, as Keras does: each conv2d, max_pool_2d and dot in the
+    graph from inputs to outputs with its output shape for one example, then the
+    parameters. Shapes come from PyTensor's shape inference, so nothing is trained."""
+    import pytensor
+    from pytensor.graph.traversal import io_toposort
+    from pytensor.tensor.math import Dot
+
+    from toolkit.ops import Corr2d, MaxPool
+    names = {Corr2d: "conv2d", MaxPool: "max_pool_2d", Dot: "dot"}
+    layers = [(names[type(node.op)], node.outputs[0])
+              for node in io_toposort([inputs], [outputs]) if type(node.op) in names]
+    shapes = pytensor.function([inputs], [inputs.shape] + [v.shape for _, v in layers],
+                               on_unused_input="ignore", mode="FAST_COMPILE")(example[:1])
+    lines = [f"  {'input':<12} {' x '.join(map(str, shapes[0][1:]))}"]
+    lines += [f"  {name:<12} {' x '.join(map(str, shape[1:]))}"
+              for (name, _), shape in zip(layers, shapes[1:])]
+    counts = {name: int(np.prod(p.get_value().shape)) for name, p in params.items()}
+    lines.append(f"  parameters   {sum(counts.values()):,} numbers: " + ", ".join(
+        f"{name} {'x'.join(map(str, p.get_value().shape))}" for name, p in params.items()))
+    print("model, for one example:\n" + "\n".join(lines), flush=True)
