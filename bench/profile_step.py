@@ -51,7 +51,7 @@ def main():
         times.append(time.perf_counter() - begin)
     print(f"{args.script} --mode {args.mode}: median step {1000 * np.median(times):.1f} ms "
           f"over {args.steps} steps of batch {args.batch_size}")
-    step.profile.summary(file=sys.stdout, n_ops_to_print=25, n_apply_to_print=30)
+    step.profile.summary(file=sys.stdout, n_ops_to_print=25, n_apply_to_print=60)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Theano had one switch, THEANO_FLAGS=device=cpu|cuda. PyTensor compiles one
 graph to several backends instead:
 
     C      Theano's own backend: C code compiled by gcc, run by its C virtual
-           machine, linked to OpenBLAS (blas.py); plus one rewrite that inlines
-           softmax so the C code computes it (otherwise run from Python).
+           machine, linked to OpenBLAS (blas.py) on one thread, while the conv and
+           pool kernels share the cores (OpenMP); plus two rewrites that keep the
+           step in C and fast (c_rewrites.py).
     NUMBA  PyTensor 3's default, compiled by Numba through LLVM.
     JAX    compiled by XLA, for the CPU or, with a CUDA build of jax, a GPU.
 
@@ -76,27 +77,17 @@ def c_mode():
     from pytensor.compile.mode import Mode
     from pytensor.graph.rewriting.basic import dfs_rewriter
 
-    from toolkit import blas
+    from toolkit import blas, c_rewrites
     blas.link_pytensor()
-    if "c_inline_softmax" not in optdb.__db__:  # once per process, reload or not
-        optdb.register("c_inline_softmax", dfs_rewriter(inline_softmax()), position=49.4)
-    return Mode(linker="cvm", optimizer="fast_run").including("c_inline_softmax")
-
-
-def inline_softmax():
-    """A rewrite replacing a (log-)softmax node by its inner graph of exp, max and sum.
-
-    The C backend would otherwise run it as a separate inner function from
-    Python, which cost the modern net half of its step time.
-    """
-    from pytensor.graph.rewriting.basic import node_rewriter
-    from pytensor.tensor.rewriting.ofg import inline_ofg_node
-    from pytensor.tensor.special import LogSoftmax, Softmax
-
-    @node_rewriter([Softmax, LogSoftmax])
-    def inline_softmax(fgraph, node):
-        return inline_ofg_node(node)
-    return inline_softmax
+    blas.one_thread()
+    for name in ("inline_softmax", "standard_uniform"):
+        if f"c_{name}" not in optdb.__db__:  # once per process, reload or not
+            optdb.register(f"c_{name}", dfs_rewriter(getattr(c_rewrites, name)),
+                           position=49.4)
+    # cvm_nogc: the C virtual machine keeps each intermediate array between calls, so
+    # a training step reuses last step's memory instead of allocating it afresh
+    return Mode(linker="cvm_nogc", optimizer="fast_run").including(
+        "c_inline_softmax", "c_standard_uniform")
 
 
 def mode_with(linker, tag):

@@ -2,23 +2,33 @@
 
 PyTensor 3 dropped Theano's `tensor.nnet.conv2d` and `signal.downsample.max_pool_2d`;
 these two functions bring them back as ordinary graph pieces that `T.grad`
-differentiates. Underneath are four small Ops in the manner of Theano's CorrMM:
-a correlation, its two gradients, and a max pool with its gradient. Each one does
-its work in numpy: the convolution as one matrix product over unrolled patches
-("im2col"), so the heavy lifting is a single BLAS call.
+differentiates. Underneath are five small Ops in the manner of Theano's CorrMM:
+a correlation, its two gradients, and a max pool with its gradient.
+
+Each Op has two implementations of the same thing:
+- `perform`, in numpy: the readable reference, which the tests compare against
+  and which PyTensor runs where it cannot use C (under Numba, in FAST_COMPILE);
+- `c_code`, which PyTensor's C backend (--mode C) compiles from corr2d.c and
+  max_pool.c: the patches unrolled in C, one OpenBLAS gemm per chunk of the
+  batch, the input gradient scattered back in C.
+(ops_jax.py gives them their JAX versions.)
 
 Layout is Theano's: images (batch, channels, rows, cols), filters
 (n_kernels, channels, k_rows, k_cols).
 """
+import hashlib
+from pathlib import Path
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from pytensor import tensor as T
+from pytensor.graph.basic import Apply
+from pytensor.link.c.op import OpenMPOp
+from pytensor.scalar import upcast
 
 from toolkit.blas import matmul
 
-from pytensor import tensor as T
-from pytensor.scalar import upcast
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
+HERE = Path(__file__).parent
 
 
 def conv2d(input, filters, border_mode="valid"):
@@ -27,8 +37,7 @@ def conv2d(input, filters, border_mode="valid"):
         raise ValueError(f"border_mode must be 'valid' or 'full', got {border_mode!r}")
     filters = T.as_tensor_variable(filters)
     padding = 0 if border_mode == "valid" else "full"
-    out, _patches = Corr2d(padding)(input, filters[:, :, ::-1, ::-1])
-    return out
+    return Corr2d(padding)(input, filters[:, :, ::-1, ::-1])
 
 
 def max_pool_2d(input, ws=(2, 2), ignore_border=False):
@@ -40,10 +49,154 @@ def max_pool_2d(input, ws=(2, 2), ignore_border=False):
     return MaxPool(tuple(int(w) for w in ws), bool(ignore_border))(input)
 
 
+# --- what the C implementations share ----------------------------------------------
+
+class CKernel(OpenMPOp):
+    """An Op whose C code is a function of a .c file beside this one, compiled once
+    per node for its dtype (float32 or float64; other dtypes run `perform`), with
+    OpenMP where the compiler has it (PyTensor checks, and falls back to one core)."""
+    c_source = "corr2d.c"
+    openmp = True
+
+    def c_support_code(self, **kwargs):
+        from pytensor.tensor.blas_headers import blas_header_text
+        return blas_header_text() + C_SUPPORT
+
+    def c_defines(self, node):
+        """Macros the .c file reads, besides real, gemm_ and FN."""
+        return {}
+
+    def c_support_code_apply(self, node, name):
+        dtype = self.c_dtype(node)
+        defines = {"real": f"npy_{dtype}", "gemm_": "dgemm_" if dtype == "float64" else "sgemm_",
+                   "FN(f)": f"f##_{name}", **self.c_defines(node)}
+        return ("".join(f"#define {k} {v}\n" for k, v in defines.items())
+                + (HERE / self.c_source).read_text()
+                + "".join(f"\n#undef {k.split('(')[0]}" for k in defines) + "\n")
+
+    def c_dtype(self, node):
+        dtype = node.outputs[0].dtype
+        if dtype not in ("float32", "float64"):
+            raise NotImplementedError(f"C code for float32 and float64 only, not {dtype}")
+        return dtype
+
+    def c_libraries(self, **kwargs):
+        from pytensor.tensor.blas import ldflags
+        return ldflags()
+
+    def c_compile_args(self, **kwargs):
+        from pytensor.tensor.blas import ldflags
+        return super().c_compile_args(**kwargs) + ldflags(libs=False, flags=True) + ["-O3"]
+
+    def c_lib_dirs(self, **kwargs):
+        from pytensor.tensor.blas import ldflags
+        return ldflags(libs=False, libs_dir=True)
+
+    def c_header_dirs(self, **kwargs):
+        from pytensor.tensor.blas import ldflags
+        return ldflags(libs=False, include_dir=True)
+
+    def c_code_cache_version(self):
+        from pytensor.tensor.blas_headers import blas_header_version
+        # PyTensor reuses a compiled node while this tuple stays the same: it must
+        # change with every line of C that goes into the node
+        code = (HERE / self.c_source).read_bytes() + C_SUPPORT.encode()
+        return (2, int(hashlib.sha256(code).hexdigest()[:8], 16), *blas_header_version())
+
+
+C_SUPPORT = """
+#include <string.h>
+#include <stdlib.h>
+enum { FORWARD, GRAD_WEIGHTS, GRAD_INPUTS };
+#define CONV_TARGET_COLUMNS 2048  /* output pixels one gemm works on, at least */
+
+#ifdef _OPENMP
+#include <omp.h>
+/* as many threads as cores, but no more than pieces of work */
+static int parallel_threads(long pieces) {
+    int cores = omp_get_max_threads();
+    return pieces < 1 ? 1 : (pieces < cores ? (int)pieces : cores);
+}
+static int thread_number(void) { return omp_get_thread_num(); }
+#else
+static int parallel_threads(long pieces) { return 1; }
+static int thread_number(void) { return 0; }
+#endif
+
+/* While the cores share a batch, each one's BLAS calls run on one thread: OpenBLAS's
+ * own threads would compete with them for the same cores. (Weak: a BLAS without
+ * these calls keeps its setting.) */
+#ifdef __cplusplus
+extern "C" {
+#endif
+void openblas_set_num_threads(int) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+#ifdef __cplusplus
+}
+#endif
+static int blas_single_thread(void) {
+    if (!openblas_set_num_threads || !openblas_get_num_threads) return 0;
+    int n = openblas_get_num_threads();
+    if (n > 1) openblas_set_num_threads(1);
+    return n;
+}
+static void blas_restore_threads(int n) {
+    if (n > 1) openblas_set_num_threads(n);
+}
+"""
+
+
+def same_dtype(*variables):
+    """The variables as tensors of their common dtype, so C sees one type."""
+    variables = [T.as_tensor_variable(v) for v in variables]
+    dtype = upcast(*(v.dtype for v in variables))
+    return [T.cast(v, dtype) if v.dtype != dtype else v for v in variables]
+
+
+def check_4d(name, var):
+    var = T.as_tensor_variable(var)
+    if var.ndim != 4:
+        raise TypeError(f"{name} must be a 4-d tensor (batch, channels, rows, cols), "
+                        f"got {var.ndim} dimensions")
+    return var
+
+
+# C snippets: a contiguous view (or copy) of an input, and an output of a given shape.
+C_CONTIGUOUS = "PyArrayObject *%(var)s = PyArray_GETCONTIGUOUS(%(input)s);"
+C_OUTPUT = """
+    if (%(out)s == NULL || PyArray_NDIM(%(out)s) != %(nd)s || !PyArray_IS_C_CONTIGUOUS(%(out)s)
+        || !PyArray_CompareLists(PyArray_DIMS(%(out)s), %(dims)s, %(nd)s)) {
+        Py_XDECREF(%(out)s);
+        %(out)s = (PyArrayObject *)PyArray_EMPTY(%(nd)s, %(dims)s, %(typenum)s, 0);
+    }
+"""
+C_SHAPE = "(%ld, %ld, %ld, %ld)"
+
+
+def c_shape(var):
+    return ", ".join(f"(long)PyArray_DIMS({var})[{i}]" for i in range(4))
+
+
 # --- the correlation and its gradients ---------------------------------------------
 
 def padding_for(padding, kernel_shape):
     return (kernel_shape[0] - 1, kernel_shape[1] - 1) if padding == "full" else (0, 0)
+
+
+def output_size(image_shape, kernel_shape, padding):
+    pad = padding_for(padding, kernel_shape)
+    return tuple(i + 2 * p - k + 1 for i, k, p in zip(image_shape, kernel_shape, pad))
+
+
+def check_conv_shapes(image_shape, kernel_shape, padding):
+    """The one-line error for shapes that cannot be correlated, naming both."""
+    if image_shape[1] != kernel_shape[1]:
+        raise ValueError(f"conv2d: input of shape {tuple(image_shape)} has {image_shape[1]} "
+                         f"channels but filters of shape {tuple(kernel_shape)} expect "
+                         f"{kernel_shape[1]}")
+    if min(output_size(image_shape[2:], kernel_shape[2:], padding)) < 1:
+        raise ValueError(f"conv2d: filters of shape {tuple(kernel_shape)} are larger than "
+                         f"the input of shape {tuple(image_shape)} (border_mode='valid')")
 
 
 def im2col(images, kernel_shape, pad):
@@ -57,83 +210,131 @@ def im2col(images, kernel_shape, pad):
     return cols_matrix, (rows, cols)
 
 
-def check_4d(name, var):
-    var = T.as_tensor_variable(var)
-    if var.ndim != 4:
-        raise TypeError(f"{name} must be a 4-d tensor (batch, channels, rows, cols), "
-                        f"got {var.ndim} dimensions")
-    return var
+def c_corr2d_call(op, node, name, images, kernels, outputs, pass_name, fail):
+    """The C that runs one pass of conv_pool.c's corr2d on contiguous arrays."""
+    real = f"(npy_{node.outputs[0].dtype} *)"
+    pad = "0, 0" if op.padding == 0 else \
+        "PyArray_DIMS(kernels)[2] - 1, PyArray_DIMS(kernels)[3] - 1"
+    return f"""
+    if (corr2d_{name}({pass_name}, {real}PyArray_DATA({images}), {real}PyArray_DATA({kernels}),
+                      {real}PyArray_DATA({outputs}),
+                      PyArray_DIMS(images)[0], PyArray_DIMS(images)[1],
+                      PyArray_DIMS(images)[2], PyArray_DIMS(images)[3],
+                      PyArray_DIMS(kernels)[0], PyArray_DIMS(kernels)[2],
+                      PyArray_DIMS(kernels)[3], {pad}) != 0) {{
+        {fail}
+    }}"""
 
 
-class Corr2d(Op):
-    """out[b, k] = sum over c of the cross-correlation of image[b, c] with kernel[k, c].
-
-    Its second output is the patch matrix, kept for the weight gradient so that
-    the backward pass does not unroll the same patches again (under JAX it holds
-    the padded images instead: see ops_jax.py).
-    """
+class Corr2d(CKernel):
+    """out[b, k] = sum over c of the cross-correlation of image[b, c] with kernel[k, c]."""
     __props__ = ("padding",)
 
     def __init__(self, padding=0):
         self.padding = padding
 
     def make_node(self, images, kernels):
-        images, kernels = check_4d("input", images), check_4d("filters", kernels)
-        dtype = upcast(images.dtype, kernels.dtype)
-        out = T.tensor(dtype=dtype, shape=(images.type.shape[0], kernels.type.shape[0], None, None))
-        patches = T.matrix(dtype=dtype)
-        return Apply(self, [images, kernels], [out, patches])
+        images, kernels = same_dtype(check_4d("input", images), check_4d("filters", kernels))
+        out = T.tensor(dtype=images.dtype,
+                       shape=(images.type.shape[0], kernels.type.shape[0], None, None))
+        return Apply(self, [images, kernels], [out])
 
     def perform(self, node, inputs, outputs):
         images, kernels = inputs
-        if images.shape[1] != kernels.shape[1]:
-            raise ValueError(f"conv2d: input has {images.shape[1]} channels, "
-                             f"filters expect {kernels.shape[1]}")
+        check_conv_shapes(images.shape, kernels.shape, self.padding)
         n_kernels = kernels.shape[0]
         pad = padding_for(self.padding, kernels.shape[2:])
         cols, (rows, width) = im2col(images, kernels.shape[2:], pad)
-        dtype = node.outputs[0].dtype
-        cols = cols.astype(dtype, copy=False)
-        out = matmul(kernels.reshape(n_kernels, -1).astype(dtype), cols)
+        out = matmul(np.ascontiguousarray(kernels.reshape(n_kernels, -1)), cols)
         out = out.reshape(n_kernels, images.shape[0], rows, width).transpose(1, 0, 2, 3)
         outputs[0][0] = np.ascontiguousarray(out)
-        outputs[1][0] = cols
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (images, kernels), (out,), fail = inputs, outputs, sub["fail"]
+        grow = "+ k[{0}] - 1" if self.padding == "full" else "- k[{0}] + 1"
+        return f"""
+    {{
+    {C_CONTIGUOUS % dict(var="images", input=images)}
+    {C_CONTIGUOUS % dict(var="kernels", input=kernels)}
+    npy_intp *i = PyArray_DIMS(images), *k = PyArray_DIMS(kernels);
+    npy_intp dims[4] = {{i[0], k[0], i[2] {grow.format(2)}, i[3] {grow.format(3)}}};
+    int ok = 0;
+    if (i[1] != k[1])
+        PyErr_Format(PyExc_ValueError, "conv2d: input of shape {C_SHAPE} has %ld channels "
+                     "but filters of shape {C_SHAPE} expect %ld", {c_shape("images")},
+                     (long)i[1], {c_shape("kernels")}, (long)k[1]);
+    else if (dims[2] < 1 || dims[3] < 1)
+        PyErr_Format(PyExc_ValueError, "conv2d: filters of shape {C_SHAPE} are larger "
+                     "than the input of shape {C_SHAPE} (border_mode='valid')",
+                     {c_shape("kernels")}, {c_shape("images")});
+    else {{
+        {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum=f"PyArray_TYPE(images)")}
+        ok = {out} != NULL;
+    }}
+    if (ok) {{
+        {c_corr2d_call(self, node, name, "images", "kernels", out, "FORWARD", "ok = 0;")}
+    }}
+    Py_DECREF(images);
+    Py_DECREF(kernels);
+    if (!ok) {{ {fail} }}
+    }}"""
 
     def infer_shape(self, fgraph, node, shapes):
         (b, _, h, w), (k, _, kh, kw) = shapes
         if self.padding == "full":
-            rows, cols = h + kh - 1, w + kw - 1
-        else:
-            rows, cols = h - kh + 1, w - kw + 1
-        return [(b, k, rows, cols), (shapes[1][1] * kh * kw, b * rows * cols)]
+            return [(b, k, h + kh - 1, w + kw - 1)]
+        return [(b, k, h - kh + 1, w - kw + 1)]
 
     def pullback(self, inputs, outputs, cotangents):
         images, kernels = inputs
         grad_out = cotangents[0]
         return [
             Corr2dGradInputs(self.padding)(kernels, grad_out, images.shape[-2:]),
-            Corr2dGradWeights()(outputs[1], grad_out, kernels.shape),
+            Corr2dGradWeights(self.padding)(images, grad_out, kernels.shape),
         ]
 
 
-class Corr2dGradWeights(Op):
-    """The gradient of Corr2d with respect to its kernels, from the forward patches."""
-    __props__ = ()
+class Corr2dGradWeights(CKernel):
+    """The gradient of Corr2d with respect to its kernels: output gradients times
+    the patches of the images, summed over the batch."""
+    __props__ = ("padding",)
 
-    def make_node(self, patches, grad_out, kernel_shape):
-        patches = T.as_tensor_variable(patches)
-        grad_out = check_4d("gradient", grad_out)
-        kernel_shape = T.as_tensor_variable(kernel_shape)
+    def __init__(self, padding=0):
+        self.padding = padding
+
+    def make_node(self, images, grad_out, kernel_shape):
+        images, grad_out = same_dtype(check_4d("input", images), check_4d("gradient", grad_out))
+        kernel_shape = T.cast(T.as_tensor_variable(kernel_shape), "int64")
         out = T.tensor(dtype=grad_out.dtype, shape=(grad_out.type.shape[1], None, None, None))
-        return Apply(self, [patches, grad_out, kernel_shape], [out])
+        return Apply(self, [images, grad_out, kernel_shape], [out])
 
     def perform(self, node, inputs, outputs):
-        patches, grad_out, kernel_shape = inputs
-        n_kernels = grad_out.shape[1]
-        grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(n_kernels, -1)
-        grad = matmul(grad_2d, patches.T)
-        outputs[0][0] = grad.reshape(tuple(int(s) for s in kernel_shape)).astype(
-            node.outputs[0].dtype, copy=False)
+        images, grad_out, kernel_shape = inputs
+        kernel_shape = tuple(int(s) for s in kernel_shape)
+        patches, _ = im2col(images, kernel_shape[2:], padding_for(self.padding, kernel_shape[2:]))
+        grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(kernel_shape[0], -1)
+        outputs[0][0] = matmul(grad_2d, patches.T).reshape(kernel_shape)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (images, grad_out, shape), (out,), fail = inputs, outputs, sub["fail"]
+        return f"""
+    {{
+    {C_CONTIGUOUS % dict(var="images", input=images)}
+    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
+    npy_intp dims[4];
+    for (int d = 0; d < 4; d++) dims[d] = *(npy_int64 *)PyArray_GETPTR1({shape}, d);
+    {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum="PyArray_TYPE(images)")}
+    int ok = {out} != NULL;
+    if (ok) {{
+        PyArrayObject *kernels = {out};
+        {c_corr2d_call(self, node, name, "images", "kernels", "grad_out", "GRAD_WEIGHTS", "ok = 0;")}
+    }}
+    Py_DECREF(images);
+    Py_DECREF(grad_out);
+    if (!ok) {{ {fail} }}
+    }}"""
 
     def infer_shape(self, fgraph, node, shapes):
         kernel_shape = node.inputs[2]
@@ -143,7 +344,7 @@ class Corr2dGradWeights(Op):
         raise NotImplementedError("second derivatives of conv2d are not implemented")
 
 
-class Corr2dGradInputs(Op):
+class Corr2dGradInputs(CKernel):
     """The gradient of Corr2d with respect to its images: patches scattered back."""
     __props__ = ("padding",)
 
@@ -151,8 +352,8 @@ class Corr2dGradInputs(Op):
         self.padding = padding
 
     def make_node(self, kernels, grad_out, image_shape):
-        kernels, grad_out = check_4d("filters", kernels), check_4d("gradient", grad_out)
-        image_shape = T.as_tensor_variable(image_shape)
+        kernels, grad_out = same_dtype(check_4d("filters", kernels), check_4d("gradient", grad_out))
+        image_shape = T.cast(T.as_tensor_variable(image_shape), "int64")
         out = T.tensor(dtype=grad_out.dtype,
                        shape=(grad_out.type.shape[0], kernels.type.shape[1], None, None))
         return Apply(self, [kernels, grad_out, image_shape], [out])
@@ -163,8 +364,8 @@ class Corr2dGradInputs(Op):
         batch, _, rows, cols = grad_out.shape
         pad = padding_for(self.padding, (kh, kw))
         grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(n_kernels, -1)
-        grad_cols = matmul(kernels.reshape(n_kernels, -1).T.astype(grad_2d.dtype), grad_2d
-                          ).reshape(channels, kh, kw, batch, rows, cols)
+        grad_cols = matmul(np.ascontiguousarray(kernels.reshape(n_kernels, -1).T), grad_2d
+                           ).reshape(channels, kh, kw, batch, rows, cols)
         height, width = int(image_shape[0]) + 2 * pad[0], int(image_shape[1]) + 2 * pad[1]
         grad = np.zeros((channels, batch, height, width), dtype=grad_2d.dtype)
         for u in range(kh):
@@ -172,6 +373,27 @@ class Corr2dGradInputs(Op):
                 grad[:, :, u:u + rows, v:v + cols] += grad_cols[:, u, v]
         grad = grad[:, :, pad[0]:height - pad[0], pad[1]:width - pad[1]].transpose(1, 0, 2, 3)
         outputs[0][0] = np.ascontiguousarray(grad, dtype=node.outputs[0].dtype)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (kernels, grad_out, shape), (out,), fail = inputs, outputs, sub["fail"]
+        return f"""
+    {{
+    {C_CONTIGUOUS % dict(var="kernels", input=kernels)}
+    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
+    npy_intp dims[4] = {{PyArray_DIMS(grad_out)[0], PyArray_DIMS(kernels)[1],
+                        *(npy_int64 *)PyArray_GETPTR1({shape}, 0),
+                        *(npy_int64 *)PyArray_GETPTR1({shape}, 1)}};
+    {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum="PyArray_TYPE(kernels)")}
+    int ok = {out} != NULL;
+    if (ok) {{
+        PyArrayObject *images = {out};
+        {c_corr2d_call(self, node, name, "images", "kernels", "grad_out", "GRAD_INPUTS", "ok = 0;")}
+    }}
+    Py_DECREF(kernels);
+    Py_DECREF(grad_out);
+    if (!ok) {{ {fail} }}
+    }}"""
 
     def infer_shape(self, fgraph, node, shapes):
         kernels, grad_out, image_shape = node.inputs
@@ -199,8 +421,29 @@ def window_offsets(ws, in_shape, out_shape):
             yield rows, cols, n_rows, n_cols
 
 
-class MaxPool(Op):
+def c_pool_dims(op, x):
+    """C declaring height, width, planes, oh, ow and the output dims of a pool of x."""
+    def pooled(size, w):
+        return f"{size} / {w}" if op.ignore_border else f"({size} + {w} - 1) / {w}"
+    return f"""
+    int nd = PyArray_NDIM({x});
+    npy_intp height = PyArray_DIMS({x})[nd - 2], width = PyArray_DIMS({x})[nd - 1];
+    npy_intp planes = 1, dims[NPY_MAXDIMS];
+    npy_intp oh = {pooled("height", op.ws[0])}, ow = {pooled("width", op.ws[1])};
+    for (int d = 0; d < nd - 2; d++) {{
+        planes *= PyArray_DIMS({x})[d];
+        dims[d] = PyArray_DIMS({x})[d];
+    }}
+    dims[nd - 2] = oh;
+    dims[nd - 1] = ow;"""
+
+
+class MaxPool(CKernel):
     __props__ = ("ws", "ignore_border")
+    c_source = "max_pool.c"
+
+    def c_defines(self, node):
+        return {"WR": self.ws[0], "WC": self.ws[1]}
 
     def __init__(self, ws=(2, 2), ignore_border=False):
         if len(ws) != 2 or min(ws) < 1:
@@ -227,6 +470,21 @@ class MaxPool(Op):
             np.maximum(region, x[..., rows, cols], out=region)
         outputs[0][0] = out
 
+    def c_code(self, node, name, inputs, outputs, sub):
+        real = f"(npy_{self.c_dtype(node)} *)"
+        (x,), (out,), fail = inputs, outputs, sub["fail"]
+        return f"""
+    {{
+    {C_CONTIGUOUS % dict(var="x", input=x)}
+    {c_pool_dims(self, "x")}
+    {C_OUTPUT % dict(out=out, nd="nd", dims="dims", typenum="PyArray_TYPE(x)")}
+    if ({out} != NULL)
+        max_pool_{name}({real}PyArray_DATA(x), {real}PyArray_DATA({out}), planes, height, width,
+                        oh, ow);
+    Py_DECREF(x);
+    if ({out} == NULL) {{ {fail} }}
+    }}"""
+
     def infer_shape(self, fgraph, node, shapes):
         (shape,) = shapes
         out = []
@@ -239,16 +497,18 @@ class MaxPool(Op):
         return [MaxPoolGrad(self.ws, self.ignore_border)(x, out, grad_out)]
 
 
-class MaxPoolGrad(Op):
+class MaxPoolGrad(CKernel):
     """Routes each window's gradient to the element(s) that were its maximum."""
     __props__ = ("ws", "ignore_border")
+    c_source = "max_pool.c"
+    c_defines = MaxPool.c_defines
 
     def __init__(self, ws=(2, 2), ignore_border=False):
         self.ws = ws
         self.ignore_border = ignore_border
 
     def make_node(self, x, out, grad_out):
-        x, out, grad_out = (T.as_tensor_variable(v) for v in (x, out, grad_out))
+        x, out, grad_out = same_dtype(x, out, grad_out)
         return Apply(self, [x, out, grad_out], [x.type()])
 
     def perform(self, node, inputs, outputs):
@@ -258,6 +518,29 @@ class MaxPoolGrad(Op):
             is_max = x[..., rows, cols] == out[..., :n_rows, :n_cols]
             grad[..., rows, cols] = is_max * grad_out[..., :n_rows, :n_cols]
         outputs[0][0] = grad
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        real = f"(npy_{self.c_dtype(node)} *)"
+        (x, out, grad_out), (grad,), fail = inputs, outputs, sub["fail"]
+        return f"""
+    {{
+    {C_CONTIGUOUS % dict(var="x", input=x)}
+    {C_CONTIGUOUS % dict(var="out", input=out)}
+    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
+    {c_pool_dims(self, "x")}
+    {C_OUTPUT % dict(out=grad, nd="nd", dims="PyArray_DIMS(x)", typenum="PyArray_TYPE(x)")}
+    int ok = {grad} != NULL;
+    if (ok && max_pool_grad_{name}({real}PyArray_DATA(x), {real}PyArray_DATA(out),
+                                   {real}PyArray_DATA(grad_out), {real}PyArray_DATA({grad}),
+                                   planes, height, width, oh, ow) != 0) {{
+        PyErr_NoMemory();
+        ok = 0;
+    }}
+    Py_DECREF(x);
+    Py_DECREF(out);
+    Py_DECREF(grad_out);
+    if (!ok) {{ {fail} }}
+    }}"""
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0]]

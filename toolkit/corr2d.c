@@ -1,0 +1,204 @@
+/* The C kernels behind toolkit/ops.py's conv2d, in the manner of Theano's CorrMM:
+ * the patches of a chunk of images are unrolled in C ("im2col"), one BLAS gemm per
+ * chunk multiplies them with the kernels, and the input gradient is scattered back
+ * in C ("col2im"). The BLAS is the OpenBLAS that PyTensor's C code links
+ * (toolkit/blas.py), with its own threads.
+ *
+ * ops.py compiles this file once per node: `real` is npy_float32 or npy_float64,
+ * `gemm_` the matching Fortran BLAS routine, and FN(name) makes each function's
+ * name unique to the node. Arrays are C-contiguous: images (batch, channels, rows,
+ * cols), kernels (n_kernels, channels, k_rows, k_cols), and these are correlations
+ * (ops.py flips the kernel for Theano's convolution).
+ */
+
+/* Row-major C (M x N) = op(A) (M x K) . op(B) (K x N) + beta C, with a column-major
+ * BLAS: a row-major matrix is its column-major transpose, so swap the operands. */
+static void FN(gemm_rm)(char trans_a, char trans_b, int M, int N, int K,
+                        const real *A, int lda, const real *B, int ldb,
+                        real beta, real *C, int ldc)
+{
+    real one = 1;
+    gemm_(&trans_b, &trans_a, &N, &M, &K, &one, (real *)B, &ldb, (real *)A, &lda,
+          &beta, C, &ldc);
+}
+
+/* How many images share one gemm: enough output pixels for the BLAS to run well,
+ * few enough that the unrolled patches stay in the core's cache. */
+static int FN(chunk_size)(int batch, int out_pixels)
+{
+    int nb = (CONV_TARGET_COLUMNS + out_pixels - 1) / out_pixels;
+    return nb < 1 ? 1 : (nb > batch ? batch : nb);
+}
+
+/* The first and one-past-last output column j whose input column j + v - pad
+ * falls inside 0 .. width - 1. */
+static void FN(inside)(int v, int pad, int width, int out_width, int *first, int *end)
+{
+    int lo = pad - v, hi = width + pad - v;
+    *first = lo < 0 ? 0 : (lo > out_width ? out_width : lo);
+    *end = hi > out_width ? out_width : (hi < *first ? *first : hi);
+}
+
+/* col[(c, u, v), (b, i, j)] = image[b, c, i + u - pad_r, j + v - pad_c], 0 outside:
+ * the patches of nb images as the columns of a (channels*kh*kw, nb*oh*ow) matrix. */
+static void FN(im2col)(const real *images, int nb, int channels, int height, int width,
+                       int kh, int kw, int pad_r, int pad_c, int oh, int ow, real *col)
+{
+    const npy_intp columns = (npy_intp)nb * oh * ow;
+    for (int c = 0; c < channels; c++)
+    for (int u = 0; u < kh; u++)
+    for (int v = 0; v < kw; v++) {
+        real *row = col + ((npy_intp)(c * kh + u) * kw + v) * columns;
+        int first, end;
+        FN(inside)(v, pad_c, width, ow, &first, &end);
+        for (int b = 0; b < nb; b++) {
+            const real *image = images + ((npy_intp)b * channels + c) * height * width;
+            for (int i = 0; i < oh; i++) {
+                real *out = row + ((npy_intp)b * oh + i) * ow;
+                int y = i + u - pad_r;
+                if (y < 0 || y >= height) {
+                    for (int j = 0; j < ow; j++) out[j] = 0;
+                    continue;
+                }
+                const real *in = image + (npy_intp)y * width + (v - pad_c);  /* j reads in[j] */
+                int j = 0;  /* plain loops: the compiler vectorizes them, no call per row */
+                for (; j < first; j++) out[j] = 0;
+                for (; j < end; j++) out[j] = in[j];
+                for (; j < ow; j++) out[j] = 0;
+            }
+        }
+    }
+}
+
+/* The transpose of im2col: each patch element added back where it came from. */
+static void FN(col2im)(const real *col, int nb, int channels, int height, int width,
+                       int kh, int kw, int pad_r, int pad_c, int oh, int ow, real *images)
+{
+    const npy_intp columns = (npy_intp)nb * oh * ow;
+    memset(images, 0, (npy_intp)nb * channels * height * width * sizeof(real));
+    for (int c = 0; c < channels; c++)
+    for (int u = 0; u < kh; u++)
+    for (int v = 0; v < kw; v++) {
+        const real *row = col + ((npy_intp)(c * kh + u) * kw + v) * columns;
+        int first, end;
+        FN(inside)(v, pad_c, width, ow, &first, &end);
+        for (int b = 0; b < nb; b++) {
+            real *image = images + ((npy_intp)b * channels + c) * height * width;
+            for (int i = 0; i < oh; i++) {
+                int y = i + u - pad_r;
+                if (y < 0 || y >= height) continue;
+                const real *in = row + ((npy_intp)b * oh + i) * ow;
+                real *out = image + (npy_intp)y * width + v - pad_c + first;
+                for (int j = first; j < end; j++) *out++ += in[j];
+            }
+        }
+    }
+}
+
+/* Gather the (n_kernels, nb*oh*ow) matrix of nb images' outputs from (nb, n_kernels,
+ * oh*ow), or scatter it back (to_images = 1). */
+static void FN(regroup)(real *by_image, real *by_kernel, int nb, int n_kernels,
+                        int pixels, int to_images)
+{
+    for (int b = 0; b < nb; b++)
+        for (int k = 0; k < n_kernels; k++) {
+            real *image = by_image + ((npy_intp)b * n_kernels + k) * pixels;
+            real *kernel = by_kernel + ((npy_intp)k * nb + b) * pixels;
+            if (to_images) memcpy(image, kernel, pixels * sizeof(real));
+            else memcpy(kernel, image, pixels * sizeof(real));
+        }
+}
+
+/* One chunk of nb images of one pass; col and grouped are the thread's buffers. */
+static void FN(corr2d_chunk)(int pass, real *image, real *kernels, real *output, int nb,
+                             int channels, int height, int width, int n_kernels, int kh,
+                             int kw, int pad_r, int pad_c, real *col, real *grouped)
+{
+    const int oh = height + 2 * pad_r - kh + 1, ow = width + 2 * pad_c - kw + 1;
+    const int pixels = oh * ow, patch = channels * kh * kw, columns = nb * pixels;
+    /* one image: its (n_kernels, oh*ow) output block is already the gemm's layout */
+    real *by_kernel = nb == 1 ? output : grouped;
+    if (pass == FORWARD) {            /* out = kernels . patches */
+        FN(im2col)(image, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
+        FN(gemm_rm)('N', 'N', n_kernels, columns, patch, kernels, patch, col, columns,
+                    0, by_kernel, columns);
+        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 1);
+    } else if (pass == GRAD_WEIGHTS) { /* d kernels += d out . patches^T */
+        FN(im2col)(image, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
+        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 0);
+        FN(gemm_rm)('N', 'T', n_kernels, patch, columns, by_kernel, columns, col, columns,
+                    1, kernels, patch);
+    } else {                           /* d patches = kernels^T . d out, scattered */
+        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 0);
+        FN(gemm_rm)('T', 'N', patch, columns, n_kernels, kernels, patch, by_kernel, columns,
+                    0, col, columns);
+        FN(col2im)(col, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, image);
+    }
+}
+
+/* One of the three passes (FORWARD, GRAD_WEIGHTS, GRAD_INPUTS) over the batch: reads
+ * two of images, kernels and outputs and writes the third. The chunks of the batch
+ * are shared among the cores (OpenMP), each running a one-thread BLAS on its own
+ * buffers; the weight gradient is summed per thread, then over threads in order, so
+ * the result does not depend on timing. Returns 0, or -1 with a Python error set. */
+static int FN(corr2d)(int pass, real *images, real *kernels, real *outputs,
+                      int batch, int channels, int height, int width,
+                      int n_kernels, int kh, int kw, int pad_r, int pad_c)
+{
+    const int oh = height + 2 * pad_r - kh + 1, ow = width + 2 * pad_c - kw + 1;
+    const int pixels = oh * ow, patch = channels * kh * kw;
+    const size_t kernel_size = (size_t)n_kernels * patch;
+    if (pass == GRAD_WEIGHTS) memset(kernels, 0, kernel_size * sizeof(real));
+    if (batch == 0 || pixels == 0) {
+        if (pass == GRAD_INPUTS)
+            memset(images, 0, (size_t)batch * channels * height * width * sizeof(real));
+        return 0;
+    }
+    const int nb_max = FN(chunk_size)(batch, pixels);
+    const int n_chunks = (batch + nb_max - 1) / nb_max;
+    const int threads = parallel_threads(n_chunks);
+    real *sums = NULL;
+    if (pass == GRAD_WEIGHTS && threads > 1) {
+        sums = (real *)calloc(kernel_size * threads, sizeof(real));
+        if (sums == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    int failed = 0;
+    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
+    #pragma omp parallel num_threads(threads)
+    {
+        real *col = (real *)malloc((size_t)patch * nb_max * pixels * sizeof(real));
+        real *grouped = nb_max > 1 ?
+            (real *)malloc((size_t)n_kernels * nb_max * pixels * sizeof(real)) : NULL;
+        real *sum = sums != NULL ? sums + kernel_size * thread_number() : kernels;
+        int ok = col != NULL && (nb_max == 1 || grouped != NULL);
+        #pragma omp for schedule(static)
+        for (int chunk = 0; chunk < n_chunks; chunk++) {
+            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
+            if (ok)
+                FN(corr2d_chunk)(pass, images + (npy_intp)b0 * channels * height * width,
+                                 pass == GRAD_WEIGHTS ? sum : kernels,
+                                 outputs + (npy_intp)b0 * n_kernels * pixels, nb, channels,
+                                 height, width, n_kernels, kh, kw, pad_r, pad_c, col, grouped);
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(col);
+        free(grouped);
+    }
+    blas_restore_threads(blas_threads);
+    if (sums != NULL) {
+        for (int t = 0; t < threads; t++)
+            for (size_t i = 0; i < kernel_size; i++) kernels[i] += sums[t * kernel_size + i];
+        free(sums);
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
