@@ -80,14 +80,17 @@ def c_mode():
     from toolkit import blas, c_rewrites
     blas.link_pytensor()
     blas.one_thread()
-    for name in ("inline_softmax", "standard_uniform"):
+    # after fusion (49), before the in-place rewrites (49.5 and later)
+    for name in ("inline_softmax", "standard_uniform", "rectify", "mask_where_equal",
+                 "parallel_dot"):
         if f"c_{name}" not in optdb.__db__:  # once per process, reload or not
             optdb.register(f"c_{name}", dfs_rewriter(getattr(c_rewrites, name)),
                            position=49.4)
     # cvm_nogc: the C virtual machine keeps each intermediate array between calls, so
     # a training step reuses last step's memory instead of allocating it afresh
     return Mode(linker="cvm_nogc", optimizer="fast_run").including(
-        "c_inline_softmax", "c_standard_uniform")
+        "c_inline_softmax", "c_standard_uniform", "c_rectify", "c_mask_where_equal",
+        "c_parallel_dot")
 
 
 def mode_with(linker, tag):

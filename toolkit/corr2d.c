@@ -23,11 +23,15 @@ static void FN(gemm_rm)(char trans_a, char trans_b, int M, int N, int K,
 }
 
 /* How many images share one gemm: enough output pixels for the BLAS to run well,
- * few enough that the unrolled patches stay in the core's cache. */
-static int FN(chunk_size)(int batch, int out_pixels)
+ * few enough that the unrolled patches stay in the core's cache, and as many
+ * chunks for every core (the last two of the CNN's layers have one or two chunks'
+ * worth of pixels: 82 images and 46 would keep one core waiting). */
+static int FN(chunk_size)(int batch, int out_pixels, int threads)
 {
-    int nb = (CONV_TARGET_COLUMNS + out_pixels - 1) / out_pixels;
-    return nb < 1 ? 1 : (nb > batch ? batch : nb);
+    long chunks = ((long)batch * out_pixels + CONV_TARGET_COLUMNS - 1) / CONV_TARGET_COLUMNS;
+    chunks = (chunks + threads - 1) / threads * threads;
+    int nb = (int)((batch + chunks - 1) / chunks);
+    return nb < 1 ? 1 : nb;
 }
 
 /* The first and one-past-last output column j whose input column j + v - pad
@@ -154,7 +158,7 @@ static int FN(corr2d)(int pass, real *images, real *kernels, real *outputs,
             memset(images, 0, (size_t)batch * channels * height * width * sizeof(real));
         return 0;
     }
-    const int nb_max = FN(chunk_size)(batch, pixels);
+    const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
     const int n_chunks = (batch + nb_max - 1) / nb_max;
     const int threads = parallel_threads(n_chunks);
     real *sums = NULL;

@@ -56,7 +56,9 @@ class CKernel(OpenMPOp):
     per node for its dtype (float32 or float64; other dtypes run `perform`), with
     OpenMP where the compiler has it (PyTensor checks, and falls back to one core)."""
     c_source = "corr2d.c"
-    openmp = True
+
+    def __init__(self):
+        super().__init__(openmp=True)  # PyTensor's own default (config.openmp) is off
 
     def c_support_code(self, **kwargs):
         from pytensor.tensor.blas_headers import blas_header_text
@@ -108,7 +110,7 @@ C_SUPPORT = """
 #include <string.h>
 #include <stdlib.h>
 enum { FORWARD, GRAD_WEIGHTS, GRAD_INPUTS };
-#define CONV_TARGET_COLUMNS 2048  /* output pixels one gemm works on, at least */
+#define CONV_TARGET_COLUMNS 1024  /* output pixels one gemm works on, at least */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -231,6 +233,7 @@ class Corr2d(CKernel):
     __props__ = ("padding",)
 
     def __init__(self, padding=0):
+        super().__init__()
         self.padding = padding
 
     def make_node(self, images, kernels):
@@ -301,6 +304,7 @@ class Corr2dGradWeights(CKernel):
     __props__ = ("padding",)
 
     def __init__(self, padding=0):
+        super().__init__()
         self.padding = padding
 
     def make_node(self, images, grad_out, kernel_shape):
@@ -349,6 +353,7 @@ class Corr2dGradInputs(CKernel):
     __props__ = ("padding",)
 
     def __init__(self, padding=0):
+        super().__init__()
         self.padding = padding
 
     def make_node(self, kernels, grad_out, image_shape):
@@ -448,6 +453,7 @@ class MaxPool(CKernel):
     def __init__(self, ws=(2, 2), ignore_border=False):
         if len(ws) != 2 or min(ws) < 1:
             raise ValueError(f"ws must be two positive window sizes, got {ws}")
+        super().__init__()
         self.ws = ws
         self.ignore_border = ignore_border
 
@@ -504,6 +510,7 @@ class MaxPoolGrad(CKernel):
     c_defines = MaxPool.c_defines
 
     def __init__(self, ws=(2, 2), ignore_border=False):
+        super().__init__()
         self.ws = ws
         self.ignore_border = ignore_border
 
