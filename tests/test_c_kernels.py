@@ -1,0 +1,136 @@
+"""The C kernels of --mode C against the numpy reference (each Op's perform):
+conv2d and max_pool_2d with their gradients, the C mode's rewrites, bad shapes,
+and one training step of the CNN script's own graph."""
+import numpy as np
+import pytensor
+import pytest
+from pytensor import tensor as T
+from pytensor.graph.replace import clone_replace
+
+from scripts import run_script
+from toolkit import backends
+from toolkit.ops import conv2d, max_pool_2d
+
+C_MODE = backends.compile_mode("C")
+NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
+
+
+def both(inputs, outputs, *values):
+    """The outputs computed by the C kernels and by the numpy reference."""
+    c = pytensor.function(inputs, outputs, mode=C_MODE)
+    reference = pytensor.function(inputs, outputs, mode=NUMPY)
+    return c(*values), reference(*values)
+
+
+def assert_close(got, expected, dtype):
+    tolerance = 2e-5 if dtype == "float32" else 1e-12
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=tolerance, atol=tolerance * max(1, np.abs(e).max()))
+
+
+CASES = [  # image shape, kernel shape (n_kernels, rows, cols)
+    ((1, 1, 6, 6), (3, 3, 3)),       # batch 1, one channel (the first layer)
+    ((3, 2, 7, 5), (4, 3, 2)),       # odd sizes, a rectangular kernel
+    ((2, 3, 8, 8), (5, 2, 2)),       # even sizes, an even kernel
+    ((150, 4, 9, 6), (6, 3, 3)),     # many images: several chunks, every core
+    ((5, 2, 3, 3), (2, 3, 3)),       # the kernel as large as the image
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("border_mode", ["valid", "full"])
+@pytest.mark.parametrize("image_shape, kernel", CASES)
+def test_conv2d_values_and_gradients_match_numpy(dtype, border_mode, image_shape, kernel):
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal(image_shape).astype(dtype)
+    filters = rng.standard_normal((kernel[0], image_shape[1]) + kernel[1:]).astype(dtype)
+    X, W = T.tensor4(dtype=dtype), T.tensor4(dtype=dtype)
+    out = conv2d(X, W, border_mode=border_mode)
+    weights = T.constant(rng.standard_normal(kernel[0]).astype(dtype)).dimshuffle("x", 0, "x", "x")
+    cost = T.sum(T.tanh(out) * weights)
+    got, expected = both([X, W], [out, *T.grad(cost, [X, W])], images, filters)
+    assert_close(got, expected, dtype)
+
+
+def test_conv2d_takes_non_contiguous_inputs():
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((4, 6, 9, 8)).astype("float32")[:, ::2, :, ::-1]
+    filters = rng.standard_normal((3, 3, 2, 2)).astype("float32").transpose(0, 1, 3, 2)
+    assert not images.flags.c_contiguous and not filters.flags.c_contiguous
+    X, W = T.ftensor4(), T.ftensor4()
+    out = conv2d(X, W)
+    got, expected = both([X, W], [out, *T.grad(T.sum(out ** 2), [X, W])], images, filters)
+    assert_close(got, expected, "float32")
+
+
+@pytest.mark.parametrize("mode", [C_MODE, NUMPY], ids=["C", "numpy"])
+@pytest.mark.parametrize("images, filters, message", [
+    ((2, 3, 8, 8), (4, 2, 3, 3), r"conv2d: input of shape \(2, 3, 8, 8\) has 3 channels but "
+                                 r"filters of shape \(4, 2, 3, 3\) expect 2"),
+    ((2, 1, 2, 8), (4, 1, 3, 3), r"conv2d: filters of shape \(4, 1, 3, 3\) are larger than "
+                                 r"the input of shape \(2, 1, 2, 8\) \(border_mode='valid'\)"),
+])
+def test_bad_conv_shapes_are_one_clear_line(mode, images, filters, message):
+    X, W = T.ftensor4(), T.ftensor4()
+    f = pytensor.function([X, W], conv2d(X, W), mode=mode)
+    with pytest.raises(ValueError, match=message) as error:
+        f(np.zeros(images, "float32"), np.zeros(filters, "float32"))
+    assert "\n" not in str(error.value).split("\nApply node")[0]
+
+
+def test_conv2d_of_a_matrix_is_refused():
+    with pytest.raises(TypeError, match="input must be a 4-d tensor"):
+        conv2d(T.fmatrix(), T.ftensor4())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ws", [(2, 2), (3, 2)])
+@pytest.mark.parametrize("ignore_border", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1, 5, 5), (2, 3, 7, 8), (130, 2, 13, 13), (4, 6, 6)])
+def test_max_pool_values_and_gradients_match_numpy(dtype, ws, ignore_border, shape):
+    x = np.random.default_rng(2).integers(0, 4, shape).astype(dtype)  # many ties
+    X = T.tensor(dtype=dtype, shape=(None,) * len(shape))
+    pooled = max_pool_2d(X, ws, ignore_border=ignore_border)
+    got, expected = both([X], [pooled, T.grad(T.sum(pooled * 1.5), X)], x)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_c_mode_rewrites_compute_what_pytensor_computes():
+    """Rectify, its gradient mask and ParallelDot against PyTensor's own C ops, in a
+    graph shaped like the CNN's: rectified maps that a pool reads."""
+    rng = np.random.default_rng(3)
+    A, B, X = T.fmatrix(), T.fmatrix(), T.ftensor4()
+    pooled = max_pool_2d(T.maximum(X, 0.), (2, 2))
+    outputs = [T.dot(A, B) * 1.5, T.dot(A.T, B.T), pooled,
+               T.grad(T.sum(pooled * pooled), X)]
+    values = [rng.standard_normal((70, 90)).astype("float32"),
+              rng.standard_normal((90, 70)).astype("float32"),
+              rng.standard_normal((3, 4, 50, 50)).astype("float32")]
+    values[2][0, 0, 0, :5] = 0  # rectify's gradient at exactly 0 passes, as in Theano
+    f = pytensor.function([A, B, X], outputs, mode=C_MODE, on_unused_input="ignore")
+    names = {type(node.op).__name__ for node in f.maker.fgraph.toposort()}
+    assert {"Rectify", "MaskWhereEqual", "ParallelDot"} <= names
+    plain = C_MODE.excluding("c_rectify", "c_mask_where_equal", "c_parallel_dot")
+    expected = pytensor.function([A, B, X], outputs, mode=plain, on_unused_input="ignore")
+    for g, e in zip(f(*values), expected(*values)):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4)
+
+
+def test_one_cnn_training_step_same_through_c_and_numpy():
+    """The CNN script's own cost and gradients (dropout off) on one batch of 32.
+
+    The digits get a little noise: MNIST strokes have runs of equal pixels, whose
+    feature maps tie exactly in exact arithmetic, and two float32 summation orders
+    break such ties in different places, sending a pool's gradient to another pixel
+    (legitimately; it changed the first layer's gradient by 6 %)."""
+    ns = run_script("5_convolutional_net.py", "--epochs", 1, "--ntrain", 64, "--ntest", 50,
+                    "--batch-size", 32, "--mode", "C")
+    cost = clone_replace(ns["cost"], {ns["noise_py_x"]: ns["py_x"]})
+    outputs = [cost, *T.grad(cost, ns["params"])]
+    x, y = ns["trX"][:32], ns["trY"][:32]
+    x = x + np.random.default_rng(4).uniform(0, 0.01, x.shape).astype("float32")
+    got, expected = both([ns["X"], ns["Y"]], outputs, x, y)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * max(1, np.abs(e).max()))
