@@ -35,7 +35,7 @@ def main(argv=None):
         for mode in modes:
             log = timed_epochs([sys.executable, script, "--mode", mode,
                                 "--epochs", str(EPOCHS[model])])
-            row = {"model": model, "mode": mode, "epochs": EPOCHS[model],
+            row = {"id": [model, mode], "model": model, "mode": mode, "epochs": EPOCHS[model],
                    "train_seconds": log[-1]["train_seconds"],
                    "first_epoch_seconds": log[0]["train_seconds"],
                    "eval_seconds": log[-1]["eval_seconds"],

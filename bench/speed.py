@@ -39,9 +39,21 @@ def timed_epochs(command):
 
 
 def save_measurements(name, rows, note, **extra):
-    """results/<name>.json: the rows, this machine and a note, written whole or not at all."""
-    write_json(ROOT / "results" / f"{name}.json",
-               {"rows": rows, "machine": report.machine_description(), **extra, "note": note})
+    """results/<name>.json: the rows, this machine and a note, written whole or not at all.
+
+    A run of some models only keeps the other models' rows from the last full run;
+    each row says when it was measured, and each ratio is of one run."""
+    path = ROOT / "results" / f"{name}.json"
+    measured = time.strftime("%Y-%m-%d %H:%M")
+    rows = [{**row, "measured": measured} for row in rows]
+    new = {tuple(row["id"]) for row in rows}
+    if path.exists():
+        kept = [row for row in json.loads(path.read_text())["rows"] if tuple(row.get("id", ())) not in new]
+        order = list(EPOCHS) + ["knn"]
+        rows = sorted(kept + rows, key=lambda row: (order.index(row["id"][0])
+                                                  if row.get("id", [""])[0] in order else 99))
+    write_json(path, {"rows": rows, "machine": report.machine_description(), **extra,
+                      "note": note})
 
 
 def model_row(model, repeat):
@@ -52,7 +64,7 @@ def model_row(model, repeat):
         ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])[-1]
         peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
                              "--epochs", str(epochs)])[-1]  # the last epoch: warm
-        runs.append({"model": NAMES[model], "mode": ours["mode"],
+        runs.append({"id": [model], "model": NAMES[model], "mode": ours["mode"],
                      "ours": ours["train_seconds"], "peer": peer["train_seconds"],
                      "eval_ratio": ours["eval_seconds"] / peer["eval_seconds"],
                      "accuracy_ours": ours["test_accuracy"],
@@ -77,7 +89,7 @@ def knn_row():
     start = time.perf_counter()
     peer = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(trX, trY).predict(teX)
     peer_seconds = time.perf_counter() - start
-    return {"model": f"kNN (k=1, whole run; scikit-learn brute force, "
+    return {"id": ["knn"], "model": f"kNN (k=1, whole run; scikit-learn brute force, "
                      f"accuracy {np.mean(peer == teY):.4f} vs ours {np.mean(ours == teY):.4f})",
             "ours": ours_seconds, "peer": peer_seconds}
 

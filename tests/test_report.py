@@ -38,10 +38,11 @@ def test_results_table_from_small_logs(tmp_path):
 def test_speed_table_and_readme_block(tmp_path):
     speed = tmp_path / "speed.json"
     speed.write_text(json.dumps({"rows": [{"model": "m", "ours": 2.0, "peer": 4.0,
-                                           "eval_ratio": 1.1, "ratios": [0.5, 0.6, 0.45]}],
+                                           "eval_ratio": 1.1, "ratios": [0.5, 0.6, 0.45],
+                                           "measured": "today"}],
                                  "machine": "box", "peer": "torch", "note": "n"}))
     table = report.speed_table(speed)
-    assert "| m | 2.00 | 4.00 | **0.50** (runs: 0.50, 0.60, 0.45) | 1.10 |" in table
+    assert "| m | 2.00 | 4.00 | **0.50** (runs: 0.50, 0.60, 0.45) | 1.10 | today |" in table
     text = "a\n<!-- speed -->\nold\n<!-- /speed -->\nb"
     assert report.replace_block(text, "speed", table).count("**0.50**") == 1
     assert "old" not in report.replace_block(text, "speed", table)

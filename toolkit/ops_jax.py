@@ -1,17 +1,17 @@
 """The conv2d and max_pool_2d Ops of ops.py, for PyTensor's JAX backend (--mode JAX).
 
 PyTensor compiles a graph for JAX by asking each Op for a JAX function
-(`jax_funcify`); the numpy `perform` methods in ops.py cannot be traced. Each
-function below computes what that Op's `perform` computes (the one internal
-difference is noted at jax_corr2d), with `jax.lax` convolutions and window
-reductions, which XLA runs on the CPU or a GPU.
+(`jax_funcify`); the numpy `perform` methods (and the C code) in ops.py cannot be
+traced. Each function below computes what that Op's `perform` computes, with
+`jax.lax` convolutions and window reductions, which XLA runs on the CPU or a GPU.
 
 It also teaches PyTensor's JAX backend to size arrays by shapes computed from
 other shapes, as `flatten` followed by dropout needs (see ShapeArithmetic).
 
-Importing this module changes nothing (it does not even import jax); register() teaches PyTensor all of it, and
-backends.compile_mode("JAX") calls it. (Importing PyTensor's JAX dispatch sets JAX's
-64-bit switch from floatX, so that import waits for register() too.)
+Importing this module changes nothing (it does not even import jax); register()
+teaches PyTensor all of it, and backends.compile_mode("JAX") calls it. (Importing
+PyTensor's JAX dispatch sets JAX's 64-bit switch from floatX, so that import waits
+for register() too.)
 """
 import numpy as np
 from pytensor import tensor as T
@@ -43,21 +43,19 @@ def jax_corr2d(op, **kwargs):
                       for u in range(kh) for v in range(kw))
         else:
             out = lax.conv_general_dilated(padded, kernels, (1, 1), "VALID")
-        # The second output is what the weight gradient needs. ops.py passes the unrolled
-        # patches; unrolling them is slow in XLA on a CPU, so here it is the padded images
-        # (as a matrix, the output's declared type), and jax_corr2d_grad_weights below
-        # works from those. Both functions are only ever compiled together, by JAX.
-        return out, padded.reshape(-1, padded.shape[2] * padded.shape[3])
+        return out
     return corr2d
 
 
 def jax_corr2d_grad_weights(op, **kwargs):
     import jax.numpy as jnp
 
-    def grad_weights(padded, grad_out, kernel_shape):
-        (n_kernels, channels, kh, kw), (batch, _, rows, cols) = kernel_shape, grad_out.shape
-        padded = padded.reshape(batch, channels, rows + kh - 1, cols + kw - 1)
-        # one product per kernel position (u, v), summed over images and output pixels
+    def grad_weights(images, grad_out, kernel_shape):
+        (n_kernels, channels, kh, kw), (rows, cols) = kernel_shape, grad_out.shape[2:]
+        pad = padding_for(op.padding, (kh, kw))
+        padded = jnp.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        # one product per kernel position (u, v), summed over images and output pixels:
+        # XLA unrolls patches slowly on a CPU, so there are none here
         per_position = [jnp.einsum("bkij,bcij->kc", grad_out, padded[:, :, u:u + rows, v:v + cols])
                         for u in range(kh) for v in range(kw)]
         return jnp.stack(per_position, axis=-1).reshape(n_kernels, channels, kh, kw)
@@ -166,10 +164,10 @@ def shape_arithmetic_in_python(fgraph, node):
 @node_rewriter([Corr2dGradWeights])
 def kernel_shape_as_tuple(fgraph, node):
     """Hand the weight gradient its kernel shape as a tuple of integers, not an array."""
-    saved, grad_out, kernel_shape = node.inputs  # saved: Corr2d's second output
+    images, grad_out, kernel_shape = node.inputs
     from pytensor.link.jax.dispatch.shape import JAXShapeTuple
     if kernel_shape.owner is not None and isinstance(kernel_shape.owner.op, MakeVector):
-        return [node.op(saved, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
+        return [node.op(images, grad_out, JAXShapeTuple()(*kernel_shape.owner.inputs))]
 
 
 JAX_VERSIONS = {Corr2d: jax_corr2d, Corr2dGradWeights: jax_corr2d_grad_weights,

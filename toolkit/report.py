@@ -82,7 +82,7 @@ def speed_table(path=RESULTS / "speed.json"):
         return "Not measured yet: run `python bench/speed.py`."
     data = json.loads(Path(path).read_text())
     rows = ["| model | ours s/epoch (backend) | PyTorch s/epoch | ratio (ours / PyTorch) "
-            "| test-set prediction ratio |", "|---|---|---|---|---|"]
+            "| test-set prediction ratio | measured |", "|---|---|---|---|---|---|"]
     for row in data["rows"]:
         eval_ratio = f"{row['eval_ratio']:.2f}" if "eval_ratio" in row else "-"
         mode = f" ({row['mode']})" if "mode" in row else ""
@@ -90,7 +90,8 @@ def speed_table(path=RESULTS / "speed.json"):
         if len(row.get("ratios", [])) > 1:
             runs = " (runs: " + ", ".join(f"{r:.2f}" for r in row["ratios"]) + ")"
         rows.append(f"| {row['model']} | {row['ours']:.2f}{mode} | {row['peer']:.2f} | "
-                    f"**{row['ours'] / row['peer']:.2f}**{runs} | {eval_ratio} |")
+                    f"**{row['ours'] / row['peer']:.2f}**{runs} | {eval_ratio} "
+                    f"| {row.get('measured', '-')} |")
     rows.append("")
     rows.append(f"{data['machine']}; {data['peer']}; {data['note']}")
     return "\n".join(rows)

@@ -33,7 +33,7 @@ def main(argv=None):
         if args.only and name not in args.only:
             continue
         script = report.MODELS[model][0]
-        print(f"== {script} {' '.join(extra)}, {args.epochs} epochs", flush=True)
+        print(f"== {' '.join([script, *extra])}, {args.epochs} epochs", flush=True)
         subprocess.run([sys.executable, script, "--epochs", str(args.epochs), *extra,
                         "--log", str(results / f"{name}.jsonl"),
                         "--save", str(results / f"{name}.npz")], cwd=report.ROOT, check=True)
