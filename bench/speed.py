@@ -48,7 +48,8 @@ def save_measurements(name, rows, note, **extra):
     rows = [{**row, "measured": measured} for row in rows]
     new = {tuple(row["id"]) for row in rows}
     if path.exists():
-        kept = [row for row in json.loads(path.read_text())["rows"] if tuple(row.get("id", ())) not in new]
+        kept = [row for row in json.loads(path.read_text())["rows"]  # rows without an id
+                if "id" in row and tuple(row["id"]) not in new]     # predate this format
         order = list(EPOCHS) + ["knn"]
         rows = sorted(kept + rows, key=lambda row: (order.index(row["id"][0])
                                                   if row.get("id", [""])[0] in order else 99))

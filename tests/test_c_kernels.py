@@ -134,3 +134,17 @@ def test_one_cnn_training_step_same_through_c_and_numpy():
     got, expected = both([ns["X"], ns["Y"]], outputs, x, y)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * max(1, np.abs(e).max()))
+
+
+@pytest.mark.parametrize("m, k, n", [(5000, 30, 10), (10, 30, 5000), (300, 200, 300), (3, 4, 2)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_parallel_dot_splits_rows_or_columns_correctly(m, k, n, transposed):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((k, m) if transposed else (m, k)).astype("float32")
+    b = rng.standard_normal((n, k) if transposed else (k, n)).astype("float32")
+    A, B = T.fmatrix(), T.fmatrix()
+    product = T.dot(A.T, B.T) if transposed else T.dot(A, B)
+    f = pytensor.function([A, B], product, mode=C_MODE)
+    assert "ParallelDot" in {type(node.op).__name__ for node in f.maker.fgraph.toposort()}
+    expected = (a.T if transposed else a).astype(np.float64) @ (b.T if transposed else b)
+    np.testing.assert_allclose(f(a, b), expected, rtol=1e-4, atol=1e-4)

@@ -44,3 +44,12 @@ def test_notebook_runs_in_a_kernel(script):
         # the defaults of the parse_args call, not the kernel's own arguments: 100 epochs
         accuracies = [float(a) for a in re.findall(r"test accuracy (\d\.\d+)", outputs)]
         assert len(accuracies) == 100 and accuracies[-1] > 0.91, outputs[-500:]
+
+
+def test_importing_ipykernel_is_not_being_in_a_notebook():
+    """Only a running kernel makes the scripts skip their command line."""
+    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401
+
+    from toolkit import training
+    assert not training.in_notebook()

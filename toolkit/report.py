@@ -38,7 +38,8 @@ def median(values):
 def run_row(script, recipe, log, talk):
     seconds = median(r["train_seconds"] for r in log)
     device = log[-1].get("device", "cpu")
-    where = log[-1].get("mode", "C") + ("" if device == "cpu" else f", {device.split(' (')[0]}")
+    on_gpu = not device.startswith("cpu")
+    where = log[-1].get("mode", "C") + (f", {device.split(' (')[0]}" if on_gpu else "")
     return (f"| `{script}` | {recipe} | {len(log)} | {100 * log[-1]['test_accuracy']:.2f} % "
             f"| {talk} % | {seconds:.2f} | {where} |")
 
@@ -125,6 +126,11 @@ def backend_table(path=RESULTS / "backends.json"):
     return "\n".join(rows)
 
 
+def span(texts):
+    """'a to b', or 'a' where both read the same."""
+    return texts[0] if texts[0] == texts[-1] else " to ".join(texts)
+
+
 def gpu_table(folder=RESULTS / "gpu"):
     """The GPU runs against PyTorch eager on the same GPU, from results/gpu/."""
     folder = Path(folder)
@@ -147,9 +153,8 @@ def gpu_table(folder=RESULTS / "gpu"):
         peak = max((r.get("peak_gpu_memory_mb", 0) for r in log), default=0)
         peak = f"{peak:.0f} MiB" if peak else "not recorded"
         torch = peer.get(name, [])
-        torch_text = " to ".join(f"{t:.2f}" for t in (min(torch), max(torch))) if torch else "-"
-        ratio = (" to ".join(f"{ours / t:.2f}" for t in (max(torch), min(torch)))
-                 if torch else "-")
+        torch_text = span([f"{t:.2f}" for t in (min(torch), max(torch))]) if torch else "-"
+        ratio = span([f"{ours / t:.2f}" for t in (max(torch), min(torch))]) if torch else "-"
         rows.append(f"| `{script}`, {len(log)} epochs | {ours:.2f} | {peak} | {torch_text} "
                     f"| **{ratio}** | {100 * log[-1]['test_accuracy']:.2f} % (talk {talk} %) |")
     info = json.loads((folder / "machine.json").read_text())

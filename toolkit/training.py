@@ -28,8 +28,11 @@ from toolkit.files import write_atomic, write_jsonl
 
 
 def in_notebook():
-    """True inside a Jupyter (IPython) kernel, whose argv is the kernel's own."""
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel (Jupyter, VS Code, PyCharm), whose argv is the
+    kernel's own. Importing ipykernel is not enough: the shell must be a kernel's."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -150,8 +153,9 @@ class Report:
 
     def epoch(self, test_accuracy):
         """End the epoch: print one line, rewrite --log, save --save."""
+        test_accuracy = float(test_accuracy)  # JAX computes it only when asked for it
         now = time.perf_counter()
-        record = {"epoch": len(self.records) + 1, "test_accuracy": float(test_accuracy),
+        record = {"epoch": len(self.records) + 1, "test_accuracy": test_accuracy,
                   "train_cost": self.total_cost / max(self.seen, 1),
                   "train_seconds": self.trained - self.started,
                   "eval_seconds": now - self.trained,
