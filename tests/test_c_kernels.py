@@ -148,3 +148,18 @@ def test_parallel_dot_splits_rows_or_columns_correctly(m, k, n, transposed):
     assert "ParallelDot" in {type(node.op).__name__ for node in f.maker.fgraph.toposort()}
     expected = (a.T if transposed else a).astype(np.float64) @ (b.T if transposed else b)
     np.testing.assert_allclose(f(a, b), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_c_mode_draws_dropouts_uniform_numbers_in_float32():
+    import warnings
+
+    from pytensor.tensor.random.utils import RandomStream
+    with warnings.catch_warnings(action="ignore", category=FutureWarning):
+        srng = RandomStream(seed=1)
+    X = T.fmatrix()
+    draw = pytensor.function([X], srng.uniform(size=X.shape), mode=C_MODE)
+    assert "StandardUniformRV" in {type(node.op).__name__ for node in draw.maker.fgraph.toposort()}
+    first, second = draw(np.zeros((400, 500), "float32")), draw(np.zeros((400, 500), "float32"))
+    assert first.dtype == np.float32 and first.shape == (400, 500)
+    assert 0 <= first.min() and first.max() < 1 and abs(first.mean() - 0.5) < 0.01
+    assert not np.array_equal(first, second)  # the generator advances

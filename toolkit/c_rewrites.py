@@ -1,4 +1,4 @@
-"""What --mode C changes in a graph before compiling it: three rewrites that
+"""What --mode C changes in a graph before compiling it: five rewrites that
 backends.c_mode() registers (once per process) and includes.
 
 - inline_softmax: PyTensor 3 keeps (log-)softmax as a small inner graph that the C
@@ -14,17 +14,17 @@ backends.c_mode() registers (once per process) and includes.
   time on the CNN's feature maps (3.7 million numbers in the first layer).
 - parallel_dot: PyTensor's matrix products (Dot22, Dot22Scalar) call the BLAS,
   which the C mode runs on one thread (blas.one_thread); ParallelDot gives each
-  core a block of the product's columns instead.
+  core a block of the product's rows or columns instead.
 """
 import numpy as np
 from pytensor import scalar
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.tensor.blas import Dot22, Dot22Scalar
+from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.random.basic import UniformRV
 from pytensor.tensor.random.op import custom_rng_deepcopy
 from pytensor.tensor.rewriting.ofg import inline_ofg_node
-from pytensor.tensor.blas import Dot22, Dot22Scalar
-from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import LogSoftmax, Softmax
 
 from toolkit.ops import C_CONTIGUOUS, C_OUTPUT, CKernel
