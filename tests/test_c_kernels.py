@@ -157,7 +157,7 @@ def test_c_mode_draws_dropouts_uniform_numbers_in_float32():
     with warnings.catch_warnings(action="ignore", category=FutureWarning):
         srng = RandomStream(seed=1)
     X = T.fmatrix()
-    draw = pytensor.function([X], srng.uniform(size=X.shape), mode=C_MODE)
+    draw = pytensor.function([X], srng.uniform(size=X.shape, dtype="float32"), mode=C_MODE)
     assert "StandardUniformRV" in {type(node.op).__name__ for node in draw.maker.fgraph.toposort()}
     first, second = draw(np.zeros((400, 500), "float32")), draw(np.zeros((400, 500), "float32"))
     assert first.dtype == np.float32 and first.shape == (400, 500)
