@@ -18,9 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from toolkit import report  # noqa: E402
-from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is this folder)
-
-EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
+from speed import EPOCHS, save_measurements, timed_epochs  # noqa: E402  (bench/ is here)
 MODES = ("C", "NUMBA", "JAX")
 
 

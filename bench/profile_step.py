@@ -36,13 +36,13 @@ def main():
         ns = runpy.run_path(str(ROOT / args.script), run_name="__main__")
     from load import mnist
     trX, _, trY, _ = mnist(ntrain=args.batch_size * 10, ntest=1, onehot=True)
-    trX = trX.reshape(ns["trX"].shape[:1] and (-1,) + ns["trX"].shape[1:])
+    trX = trX.reshape((-1,) + ns["trX"].shape[1:])  # the script's own layout
     step = pytensor.function([ns["X"], ns["Y"]], ns["cost"], updates=ns["updates"],
                              mode=ns["args"].mode, profile=True)
     batches = [(i * args.batch_size, (i + 1) * args.batch_size) for i in range(10)]
     for start, end in batches[:3]:  # warm up: compilation, first allocations
         step(trX[start:end], trY[start:end])
-    step.profile.reset() if hasattr(step.profile, "reset") else None
+    step.profile.reset()
     times = []
     for i in range(args.steps):
         start, end = batches[i % len(batches)]

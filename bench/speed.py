@@ -51,8 +51,7 @@ def save_measurements(name, rows, note, **extra):
         kept = [row for row in json.loads(path.read_text())["rows"]  # rows without an id
                 if "id" in row and tuple(row["id"]) not in new]     # predate this format
         order = list(EPOCHS) + ["knn"]
-        rows = sorted(kept + rows, key=lambda row: (order.index(row["id"][0])
-                                                  if row.get("id", [""])[0] in order else 99))
+        rows = sorted(kept + rows, key=lambda row: order.index(row["id"][0]))
     write_json(path, {"rows": rows, "machine": report.machine_description(), **extra,
                       "note": note})
 

@@ -5,8 +5,8 @@ graph to several backends instead:
 
     C      Theano's own backend: C code compiled by gcc, run by its C virtual
            machine, linked to OpenBLAS (blas.py) on one thread, while the conv and
-           pool kernels share the cores (OpenMP); plus two rewrites that keep the
-           step in C and fast (c_rewrites.py).
+           pool kernels share the cores (OpenMP); plus five rewrites that keep the
+           step in C and on every core (c_rewrites.py).
     NUMBA  PyTensor 3's default, compiled by Numba through LLVM.
     JAX    compiled by XLA, for the CPU or, with a CUDA build of jax, a GPU.
 
@@ -32,6 +32,11 @@ EXPECTED_WARNINGS = {
     # int64) run in 32 bits
     "JAX": ["The RandomType SharedVariables", "Skipping Assert", "Explicitly requested dtype"],
 }
+
+
+# the rewrites of c_rewrites.py that --mode C includes
+C_REWRITES = ("inline_softmax", "standard_uniform", "rectify", "mask_where_equal",
+              "parallel_dot")
 
 
 class BackendError(RuntimeError):
@@ -80,17 +85,14 @@ def c_mode():
     from toolkit import blas, c_rewrites
     blas.link_pytensor()
     blas.one_thread()
-    # after fusion (49), before the in-place rewrites (49.5 and later)
-    for name in ("inline_softmax", "standard_uniform", "rectify", "mask_where_equal",
-                 "parallel_dot"):
-        if f"c_{name}" not in optdb.__db__:  # once per process, reload or not
-            optdb.register(f"c_{name}", dfs_rewriter(getattr(c_rewrites, name)),
-                           position=49.4)
+    tags = [f"c_{name}" for name in C_REWRITES]
+    for name, tag in zip(C_REWRITES, tags):
+        if tag not in optdb.__db__:  # once per process, reload or not
+            # after fusion (49), before the in-place rewrites (49.5 and later)
+            optdb.register(tag, dfs_rewriter(getattr(c_rewrites, name)), position=49.4)
     # cvm_nogc: the C virtual machine keeps each intermediate array between calls, so
     # a training step reuses last step's memory instead of allocating it afresh
-    return Mode(linker="cvm_nogc", optimizer="fast_run").including(
-        "c_inline_softmax", "c_standard_uniform", "c_rectify", "c_mask_where_equal",
-        "c_parallel_dot")
+    return Mode(linker="cvm_nogc", optimizer="fast_run").including(*tags)
 
 
 def mode_with(linker, tag):
@@ -152,25 +154,26 @@ def expected_warnings(messages):
         yield
 
 
+def jax_device(name):
+    """The device JAX runs a mode's functions on; None for C and NUMBA."""
+    if name != "JAX":
+        return None
+    import jax
+    return jax.config.jax_default_device or jax.devices()[0]
+
+
 def device_name(name):
     """Where a mode runs its compiled functions: 'cpu', or JAX's device (say gpu:0 (H100))."""
-    if name != "JAX":
-        return "cpu"
-    import jax
-    device = jax.config.jax_default_device or jax.devices()[0]
-    if device.platform == "cpu":
+    device = jax_device(name)
+    if device is None or device.platform == "cpu":
         return "cpu"
     return f"{device.platform}:{device.id} ({device.device_kind})"
 
 
 def peak_gpu_memory_mb(name):
     """The peak memory JAX has held on its GPU so far, in MiB; None on a CPU."""
-    if name != "JAX":
+    device = jax_device(name)
+    if device is None or device.platform == "cpu":
         return None
-    import jax
-    device = jax.config.jax_default_device or jax.devices()[0]
-    if device.platform == "cpu":
-        return None
-    stats = device.memory_stats() or {}
-    peak = stats.get("peak_bytes_in_use")
+    peak = (device.memory_stats() or {}).get("peak_bytes_in_use")
     return None if peak is None else round(peak / 2**20, 1)

@@ -27,7 +27,7 @@ from pytensor.tensor.random.op import custom_rng_deepcopy
 from pytensor.tensor.rewriting.ofg import inline_ofg_node
 from pytensor.tensor.special import LogSoftmax, Softmax
 
-from toolkit.ops import C_CONTIGUOUS, C_OUTPUT, CKernel
+from toolkit.ops import C_OUTPUT, CKernel, c_data, c_frame
 
 
 @node_rewriter([Softmax, LogSoftmax])
@@ -72,18 +72,11 @@ class Rectify(CKernel):
         outputs[0][0] = np.maximum(inputs[0], 0).astype(inputs[0].dtype, copy=False)
 
     def c_code(self, node, name, inputs, outputs, sub):
-        real = f"(npy_{self.c_dtype(node)} *)"
-        (x,), (out,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="x", input=x)}
-    {C_OUTPUT % dict(out=out, nd="PyArray_NDIM(x)", dims="PyArray_DIMS(x)",
-                     typenum="PyArray_TYPE(x)")}
-    if ({out} != NULL)
-        rectify_{name}({real}PyArray_DATA(x), {real}PyArray_DATA({out}), PyArray_SIZE(x));
-    Py_DECREF(x);
-    if ({out} == NULL) {{ {fail} }}
-    }}"""
+        self.c_dtype(node)
+        (x,), (out,) = inputs, outputs
+        return c_frame(sub, {"x": x}, out, "PyArray_NDIM(x)", "PyArray_DIMS(x)",
+                       call=f"rectify_{name}({c_data(node, 'x')}, {c_data(node, out)}, "
+                            "PyArray_SIZE(x))")
 
     def infer_shape(self, fgraph, node, shapes):
         return shapes
@@ -102,30 +95,17 @@ class MaskWhereEqual(CKernel):
         outputs[0][0] = ((a == b) * c).astype(c.dtype, copy=False)
 
     def c_code(self, node, name, inputs, outputs, sub):
-        real = f"(npy_{self.c_dtype(node)} *)"
-        (a, b, c), (out,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="a", input=a)}
-    {C_CONTIGUOUS % dict(var="b", input=b)}
-    {C_CONTIGUOUS % dict(var="c", input=c)}
-    int ok = PyArray_SAMESHAPE(a, b) && PyArray_SAMESHAPE(a, c);
-    if (!ok)
+        self.c_dtype(node)
+        (a, b, c), (out,) = inputs, outputs
+        return c_frame(
+            sub, {"a": a, "b": b, "c": c}, out, "PyArray_NDIM(c)", "PyArray_DIMS(c)",
+            check="""
+    if (!PyArray_SAMESHAPE(a, b) || !PyArray_SAMESHAPE(a, c)) {
         PyErr_SetString(PyExc_ValueError, "mask_where_equal: inputs of different shapes");
-    else {{
-        {C_OUTPUT % dict(out=out, nd="PyArray_NDIM(c)", dims="PyArray_DIMS(c)",
-                         typenum="PyArray_TYPE(c)")}
-        ok = {out} != NULL;
-    }}
-    if (ok)
-        mask_where_equal_{name}({real}PyArray_DATA(a), {real}PyArray_DATA(b),
-                                {real}PyArray_DATA(c), {real}PyArray_DATA({out}),
-                                PyArray_SIZE(c));
-    Py_DECREF(a);
-    Py_DECREF(b);
-    Py_DECREF(c);
-    if (!ok) {{ {fail} }}
-    }}"""
+        ok = 0;
+    }""",
+            call=f"mask_where_equal_{name}({c_data(node, 'a')}, {c_data(node, 'b')}, "
+                 f"{c_data(node, 'c')}, {c_data(node, out)}, PyArray_SIZE(c))")
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[2]]

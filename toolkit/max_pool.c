@@ -9,8 +9,8 @@
  */
 
 /* Max pooling of non-overlapping (WR, WC) windows; a partial window at the bottom
- * or right edge counts unless ignore_border (then oh, ow leave it out). */
-static void FN(max_pool)(const real *x, real *out, npy_intp planes, int height, int width,
+ * or right edge counts unless ignore_border (then oh, ow leave it out). Returns 0. */
+static int FN(max_pool)(const real *x, real *out, npy_intp planes, int height, int width,
                          int oh, int ow)
 {
     const int full = width / WC < ow ? width / WC : ow;  /* windows inside a row */
@@ -33,6 +33,7 @@ static void FN(max_pool)(const real *x, real *out, npy_intp planes, int height, 
             }
         }
     }
+    return 0;
 }
 
 /* Each window's gradient goes to every element equal to the window's maximum

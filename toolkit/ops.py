@@ -55,7 +55,7 @@ class CKernel(OpenMPOp):
     """An Op whose C code is a function of a .c file beside this one, compiled once
     per node for its dtype (float32 or float64; other dtypes run `perform`), with
     OpenMP where the compiler has it (PyTensor checks, and falls back to one core)."""
-    c_source = "corr2d.c"
+    c_source = None  # the .c file's name, beside this one
 
     def __init__(self):
         super().__init__(openmp=True)  # PyTensor's own default (config.openmp) is off
@@ -163,7 +163,6 @@ def check_4d(name, var):
     return var
 
 
-# C snippets: a contiguous view (or copy) of an input, and an output of a given shape.
 C_CONTIGUOUS = "PyArrayObject *%(var)s = PyArray_GETCONTIGUOUS(%(input)s);"
 C_OUTPUT = """
     if (%(out)s == NULL || PyArray_NDIM(%(out)s) != %(nd)s || !PyArray_IS_C_CONTIGUOUS(%(out)s)
@@ -172,6 +171,41 @@ C_OUTPUT = """
         %(out)s = (PyArrayObject *)PyArray_EMPTY(%(nd)s, %(dims)s, %(typenum)s, 0);
     }
 """
+
+
+def c_frame(sub, inputs, out, nd, dims, call, declarations="", check=""):
+    """The C around every CKernel's call: a contiguous view of each input (`inputs`
+    maps the view's C name to the input), the `declarations`, a `check` that may set
+    a Python error and `ok = 0`, the output allocated as an array of `nd` dims
+    `dims` (or last call's reused), then `call`, a C expression that is nonzero on
+    failure; the views released, and PyTensor's `fail` on any error."""
+    views = "\n    ".join(C_CONTIGUOUS % dict(var=v, input=i) for v, i in inputs.items())
+    releases = " ".join(f"Py_DECREF({v});" for v in inputs)
+    typenum = f"PyArray_TYPE({next(iter(inputs))})"
+    return f"""
+    {{
+    {views}
+    {declarations}
+    int ok = 1;
+    {check}
+    if (ok) {{
+        {C_OUTPUT % dict(out=out, nd=nd, dims=dims, typenum=typenum)}
+        ok = {out} != NULL;
+    }}
+    if (ok && ({call}) != 0) {{
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        ok = 0;
+    }}
+    {releases}
+    if (!ok) {{ {sub["fail"]} }}
+    }}"""
+
+
+def c_data(node, var):
+    """A typed pointer to the data of the array `var` (a C expression)."""
+    return f"(npy_{node.outputs[0].dtype} *)PyArray_DATA({var})"
+
+
 C_SHAPE = "(%ld, %ld, %ld, %ld)"
 
 
@@ -212,29 +246,28 @@ def im2col(images, kernel_shape, pad):
     return cols_matrix, (rows, cols)
 
 
-def c_corr2d_call(op, node, name, images, kernels, outputs, pass_name, fail):
-    """The C that runs one pass of conv_pool.c's corr2d on contiguous arrays."""
-    real = f"(npy_{node.outputs[0].dtype} *)"
+def c_corr2d(op, node, name, pass_name, images, kernels, outputs):
+    """The call of corr2d.c's corr2d for one pass, on the arrays named (C expressions)."""
     pad = "0, 0" if op.padding == 0 else \
-        "PyArray_DIMS(kernels)[2] - 1, PyArray_DIMS(kernels)[3] - 1"
-    return f"""
-    if (corr2d_{name}({pass_name}, {real}PyArray_DATA({images}), {real}PyArray_DATA({kernels}),
-                      {real}PyArray_DATA({outputs}),
-                      PyArray_DIMS(images)[0], PyArray_DIMS(images)[1],
-                      PyArray_DIMS(images)[2], PyArray_DIMS(images)[3],
-                      PyArray_DIMS(kernels)[0], PyArray_DIMS(kernels)[2],
-                      PyArray_DIMS(kernels)[3], {pad}) != 0) {{
-        {fail}
-    }}"""
+        f"PyArray_DIMS({kernels})[2] - 1, PyArray_DIMS({kernels})[3] - 1"
+    return (f"corr2d_{name}({pass_name}, {c_data(node, images)}, {c_data(node, kernels)}, "
+            f"{c_data(node, outputs)}, "
+            + ", ".join(f"PyArray_DIMS({images})[{d}]" for d in range(4)) + ", "
+            + ", ".join(f"PyArray_DIMS({kernels})[{d}]" for d in (0, 2, 3)) + f", {pad})")
 
 
-class Corr2d(CKernel):
-    """out[b, k] = sum over c of the cross-correlation of image[b, c] with kernel[k, c]."""
+class Corr2dOp(CKernel):
+    """What the correlation and its two gradients share: the padding, and corr2d.c."""
     __props__ = ("padding",)
+    c_source = "corr2d.c"
 
     def __init__(self, padding=0):
         super().__init__()
         self.padding = padding
+
+
+class Corr2d(Corr2dOp):
+    """out[b, k] = sum over c of the cross-correlation of image[b, c] with kernel[k, c]."""
 
     def make_node(self, images, kernels):
         images, kernels = same_dtype(check_4d("input", images), check_4d("filters", kernels))
@@ -254,34 +287,26 @@ class Corr2d(CKernel):
 
     def c_code(self, node, name, inputs, outputs, sub):
         self.c_dtype(node)
-        (images, kernels), (out,), fail = inputs, outputs, sub["fail"]
+        (images, kernels), (out,) = inputs, outputs
         grow = "+ k[{0}] - 1" if self.padding == "full" else "- k[{0}] + 1"
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="images", input=images)}
-    {C_CONTIGUOUS % dict(var="kernels", input=kernels)}
+        return c_frame(
+            sub, {"images": images, "kernels": kernels}, out, 4, "dims",
+            declarations=f"""
     npy_intp *i = PyArray_DIMS(images), *k = PyArray_DIMS(kernels);
-    npy_intp dims[4] = {{i[0], k[0], i[2] {grow.format(2)}, i[3] {grow.format(3)}}};
-    int ok = 0;
-    if (i[1] != k[1])
+    npy_intp dims[4] = {{i[0], k[0], i[2] {grow.format(2)}, i[3] {grow.format(3)}}};""",
+            check=f"""
+    if (i[1] != k[1]) {{
         PyErr_Format(PyExc_ValueError, "conv2d: input of shape {C_SHAPE} has %ld channels "
                      "but filters of shape {C_SHAPE} expect %ld", {c_shape("images")},
                      (long)i[1], {c_shape("kernels")}, (long)k[1]);
-    else if (dims[2] < 1 || dims[3] < 1)
+        ok = 0;
+    }} else if (dims[2] < 1 || dims[3] < 1) {{
         PyErr_Format(PyExc_ValueError, "conv2d: filters of shape {C_SHAPE} are larger "
                      "than the input of shape {C_SHAPE} (border_mode='valid')",
                      {c_shape("kernels")}, {c_shape("images")});
-    else {{
-        {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum=f"PyArray_TYPE(images)")}
-        ok = {out} != NULL;
-    }}
-    if (ok) {{
-        {c_corr2d_call(self, node, name, "images", "kernels", out, "FORWARD", "ok = 0;")}
-    }}
-    Py_DECREF(images);
-    Py_DECREF(kernels);
-    if (!ok) {{ {fail} }}
-    }}"""
+        ok = 0;
+    }}""",
+            call=c_corr2d(self, node, name, "FORWARD", "images", "kernels", out))
 
     def infer_shape(self, fgraph, node, shapes):
         (b, _, h, w), (k, _, kh, kw) = shapes
@@ -298,14 +323,9 @@ class Corr2d(CKernel):
         ]
 
 
-class Corr2dGradWeights(CKernel):
+class Corr2dGradWeights(Corr2dOp):
     """The gradient of Corr2d with respect to its kernels: output gradients times
     the patches of the images, summed over the batch."""
-    __props__ = ("padding",)
-
-    def __init__(self, padding=0):
-        super().__init__()
-        self.padding = padding
 
     def make_node(self, images, grad_out, kernel_shape):
         images, grad_out = same_dtype(check_4d("input", images), check_4d("gradient", grad_out))
@@ -322,23 +342,13 @@ class Corr2dGradWeights(CKernel):
 
     def c_code(self, node, name, inputs, outputs, sub):
         self.c_dtype(node)
-        (images, grad_out, shape), (out,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="images", input=images)}
-    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
+        (images, grad_out, shape), (out,) = inputs, outputs
+        return c_frame(
+            sub, {"images": images, "grad_out": grad_out}, out, 4, "dims",
+            declarations=f"""
     npy_intp dims[4];
-    for (int d = 0; d < 4; d++) dims[d] = *(npy_int64 *)PyArray_GETPTR1({shape}, d);
-    {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum="PyArray_TYPE(images)")}
-    int ok = {out} != NULL;
-    if (ok) {{
-        PyArrayObject *kernels = {out};
-        {c_corr2d_call(self, node, name, "images", "kernels", "grad_out", "GRAD_WEIGHTS", "ok = 0;")}
-    }}
-    Py_DECREF(images);
-    Py_DECREF(grad_out);
-    if (!ok) {{ {fail} }}
-    }}"""
+    for (int d = 0; d < 4; d++) dims[d] = *(npy_int64 *)PyArray_GETPTR1({shape}, d);""",
+            call=c_corr2d(self, node, name, "GRAD_WEIGHTS", "images", out, "grad_out"))
 
     def infer_shape(self, fgraph, node, shapes):
         kernel_shape = node.inputs[2]
@@ -348,13 +358,8 @@ class Corr2dGradWeights(CKernel):
         raise NotImplementedError("second derivatives of conv2d are not implemented")
 
 
-class Corr2dGradInputs(CKernel):
+class Corr2dGradInputs(Corr2dOp):
     """The gradient of Corr2d with respect to its images: patches scattered back."""
-    __props__ = ("padding",)
-
-    def __init__(self, padding=0):
-        super().__init__()
-        self.padding = padding
 
     def make_node(self, kernels, grad_out, image_shape):
         kernels, grad_out = same_dtype(check_4d("filters", kernels), check_4d("gradient", grad_out))
@@ -381,24 +386,14 @@ class Corr2dGradInputs(CKernel):
 
     def c_code(self, node, name, inputs, outputs, sub):
         self.c_dtype(node)
-        (kernels, grad_out, shape), (out,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="kernels", input=kernels)}
-    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
+        (kernels, grad_out, shape), (out,) = inputs, outputs
+        return c_frame(
+            sub, {"kernels": kernels, "grad_out": grad_out}, out, 4, "dims",
+            declarations=f"""
     npy_intp dims[4] = {{PyArray_DIMS(grad_out)[0], PyArray_DIMS(kernels)[1],
                         *(npy_int64 *)PyArray_GETPTR1({shape}, 0),
-                        *(npy_int64 *)PyArray_GETPTR1({shape}, 1)}};
-    {C_OUTPUT % dict(out=out, nd=4, dims="dims", typenum="PyArray_TYPE(kernels)")}
-    int ok = {out} != NULL;
-    if (ok) {{
-        PyArrayObject *images = {out};
-        {c_corr2d_call(self, node, name, "images", "kernels", "grad_out", "GRAD_INPUTS", "ok = 0;")}
-    }}
-    Py_DECREF(kernels);
-    Py_DECREF(grad_out);
-    if (!ok) {{ {fail} }}
-    }}"""
+                        *(npy_int64 *)PyArray_GETPTR1({shape}, 1)}};""",
+            call=c_corr2d(self, node, name, "GRAD_INPUTS", out, "kernels", "grad_out"))
 
     def infer_shape(self, fgraph, node, shapes):
         kernels, grad_out, image_shape = node.inputs
@@ -443,12 +438,11 @@ def c_pool_dims(op, x):
     dims[nd - 1] = ow;"""
 
 
-class MaxPool(CKernel):
+class PoolOp(CKernel):
+    """What max pooling and its gradient share: the window, the border rule, max_pool.c
+    (with the window size as compile-time constants)."""
     __props__ = ("ws", "ignore_border")
     c_source = "max_pool.c"
-
-    def c_defines(self, node):
-        return {"WR": self.ws[0], "WC": self.ws[1]}
 
     def __init__(self, ws=(2, 2), ignore_border=False):
         if len(ws) != 2 or min(ws) < 1:
@@ -457,6 +451,11 @@ class MaxPool(CKernel):
         self.ws = ws
         self.ignore_border = ignore_border
 
+    def c_defines(self, node):
+        return {"WR": self.ws[0], "WC": self.ws[1]}
+
+
+class MaxPool(PoolOp):
     def make_node(self, x):
         x = T.as_tensor_variable(x)
         if x.ndim < 2:
@@ -477,19 +476,11 @@ class MaxPool(CKernel):
         outputs[0][0] = out
 
     def c_code(self, node, name, inputs, outputs, sub):
-        real = f"(npy_{self.c_dtype(node)} *)"
-        (x,), (out,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="x", input=x)}
-    {c_pool_dims(self, "x")}
-    {C_OUTPUT % dict(out=out, nd="nd", dims="dims", typenum="PyArray_TYPE(x)")}
-    if ({out} != NULL)
-        max_pool_{name}({real}PyArray_DATA(x), {real}PyArray_DATA({out}), planes, height, width,
-                        oh, ow);
-    Py_DECREF(x);
-    if ({out} == NULL) {{ {fail} }}
-    }}"""
+        self.c_dtype(node)
+        (x,), (out,) = inputs, outputs
+        return c_frame(sub, {"x": x}, out, "nd", "dims", declarations=c_pool_dims(self, "x"),
+                       call=f"max_pool_{name}({c_data(node, 'x')}, {c_data(node, out)}, "
+                            "planes, height, width, oh, ow)")
 
     def infer_shape(self, fgraph, node, shapes):
         (shape,) = shapes
@@ -503,16 +494,8 @@ class MaxPool(CKernel):
         return [MaxPoolGrad(self.ws, self.ignore_border)(x, out, grad_out)]
 
 
-class MaxPoolGrad(CKernel):
+class MaxPoolGrad(PoolOp):
     """Routes each window's gradient to the element(s) that were its maximum."""
-    __props__ = ("ws", "ignore_border")
-    c_source = "max_pool.c"
-    c_defines = MaxPool.c_defines
-
-    def __init__(self, ws=(2, 2), ignore_border=False):
-        super().__init__()
-        self.ws = ws
-        self.ignore_border = ignore_border
 
     def make_node(self, x, out, grad_out):
         x, out, grad_out = same_dtype(x, out, grad_out)
@@ -527,27 +510,13 @@ class MaxPoolGrad(CKernel):
         outputs[0][0] = grad
 
     def c_code(self, node, name, inputs, outputs, sub):
-        real = f"(npy_{self.c_dtype(node)} *)"
-        (x, out, grad_out), (grad,), fail = inputs, outputs, sub["fail"]
-        return f"""
-    {{
-    {C_CONTIGUOUS % dict(var="x", input=x)}
-    {C_CONTIGUOUS % dict(var="out", input=out)}
-    {C_CONTIGUOUS % dict(var="grad_out", input=grad_out)}
-    {c_pool_dims(self, "x")}
-    {C_OUTPUT % dict(out=grad, nd="nd", dims="PyArray_DIMS(x)", typenum="PyArray_TYPE(x)")}
-    int ok = {grad} != NULL;
-    if (ok && max_pool_grad_{name}({real}PyArray_DATA(x), {real}PyArray_DATA(out),
-                                   {real}PyArray_DATA(grad_out), {real}PyArray_DATA({grad}),
-                                   planes, height, width, oh, ow) != 0) {{
-        PyErr_NoMemory();
-        ok = 0;
-    }}
-    Py_DECREF(x);
-    Py_DECREF(out);
-    Py_DECREF(grad_out);
-    if (!ok) {{ {fail} }}
-    }}"""
+        self.c_dtype(node)
+        (x, out, grad_out), (grad,) = inputs, outputs
+        return c_frame(sub, {"x": x, "out": out, "grad_out": grad_out}, grad, "nd",
+                       "PyArray_DIMS(x)", declarations=c_pool_dims(self, "x"),
+                       call=f"max_pool_grad_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
+                            f"{c_data(node, 'grad_out')}, {c_data(node, grad)}, "
+                            "planes, height, width, oh, ow)")
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0]]

@@ -9,8 +9,8 @@ the slides:
     report = training.Report(args, params={"w": w})
     for i in range(args.epochs):
         for start, end in report.minibatches(len(trX)):
-            cost = train(trX[start:end], trY[start:end])
-            report.cost(cost, end - start)
+            batch_cost = train(trX[start:end], trY[start:end])
+            report.cost(batch_cost, end - start)
         report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
 
 In a Jupyter kernel (or VS Code's, or PyCharm's cells) the command line is not
@@ -198,7 +198,7 @@ def summary(inputs, outputs, example, params):
     lines = [f"  {'input':<12} {' x '.join(map(str, shapes[0][1:]))}"]
     lines += [f"  {name:<12} {' x '.join(map(str, shape[1:]))}"
               for (name, _), shape in zip(layers, shapes[1:])]
-    counts = {name: int(np.prod(p.get_value().shape)) for name, p in params.items()}
-    lines.append(f"  parameters   {sum(counts.values()):,} numbers: " + ", ".join(
+    total = sum(p.get_value().size for p in params.values())
+    lines.append(f"  parameters   {total:,} numbers: " + ", ".join(
         f"{name} {'x'.join(map(str, p.get_value().shape))}" for name, p in params.items()))
     print("model, for one example:\n" + "\n".join(lines), flush=True)
