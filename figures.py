@@ -110,10 +110,12 @@ def draw_conv_filters(params):
 
 def draw_feature_maps(params):
     from load import mnist
+    from toolkit import backends
     from toolkit.ops import conv2d
     image = mnist(ntrain=1, ntest=1)[1].reshape(1, 1, 28, 28)
     X = T.ftensor4()
-    maps = pytensor.function([X], T.maximum(conv2d(X, params["w"], border_mode="full"), 0))(image)
+    maps = pytensor.function([X], T.maximum(conv2d(X, params["w"], border_mode="full"), 0),
+                             mode=backends.compile_mode("C"))(image)  # the ops' C kernels
     fig, axes = plt.subplots(4, 9, figsize=(9, 4.4))
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
