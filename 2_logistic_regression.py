@@ -15,6 +15,7 @@ from toolkit import training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="C")
+np.random.seed(args.seed)
 
 # %% [markdown]
 # ## Back to Theano: the model, the cost and the update
@@ -39,6 +40,7 @@ X = T.fmatrix()
 Y = T.fmatrix()
 
 w = init_weights((784, 10))
+params = {"w": w}  # by name: what --save writes
 
 py_x = model(X, w)
 y_pred = T.argmax(py_x, axis=1)
@@ -50,15 +52,16 @@ update = [[w, w - gradient * args.lr]]
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=update,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_pred, allow_input_downcast=True, mode=args.mode)
-training.summary(X, py_x, teX, params={"w": w})
+training.summary(X, py_x, teX, params)
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
 
 # %%
-report = training.Report(args, params={"w": w})
+report = training.Report(args, params)
 for i in range(args.epochs):
-    for start, end in report.minibatches(len(trX)):
+    report.start_epoch()
+    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.cost(batch_cost, end - start)
-    report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+        report.add_cost(batch_cost, end - start)
+    report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))

@@ -14,6 +14,7 @@ from toolkit import training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="JAX")
+np.random.seed(args.seed)
 
 # %% [markdown]
 # ## An "old" net in Theano: two weight matrices, and `sgd` over both
@@ -54,21 +55,22 @@ py_x = model(X, w_h, w_o)
 y_x = T.argmax(py_x, axis=1)
 
 cost = T.mean(-T.sum(Y * T.log(py_x), axis=1))  # categorical cross-entropy
-params = [w_h, w_o]
-updates = sgd(cost, params, lr=args.lr)
+params = {"w_h": w_h, "w_o": w_o}  # by name: what --save writes
+updates = sgd(cost, list(params.values()), lr=args.lr)
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=args.mode)
-training.summary(X, py_x, teX, params={"w_h": w_h, "w_o": w_o})
+training.summary(X, py_x, teX, params)
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
 
 # %%
-report = training.Report(args, params={"w_h": w_h, "w_o": w_o})
+report = training.Report(args, params)
 for i in range(args.epochs):
-    for start, end in report.minibatches(len(trX)):
+    report.start_epoch()
+    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.cost(batch_cost, end - start)
-    report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+        report.add_cost(batch_cost, end - start)
+    report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))

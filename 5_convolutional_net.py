@@ -20,6 +20,7 @@ from toolkit.ops import conv2d, max_pool_2d
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C")
+np.random.seed(args.seed)
 with warnings.catch_warnings(action="ignore", category=FutureWarning):
     srng = RandomStream(seed=args.seed)  # Theano's srng; PyTensor 3 marks it deprecated
 
@@ -111,14 +112,13 @@ l1, l2, l3, l4, py_x = model(X, w, w2, w3, w4, w_o, 0., 0.)
 y_x = T.argmax(py_x, axis=1)
 
 cost = T.mean(-T.sum(Y * T.log(noise_py_x), axis=1))  # categorical cross-entropy
-params = [w, w2, w3, w4, w_o]
-updates = RMSprop(cost, params, lr=args.lr)
+params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}  # by name: what --save writes
+updates = RMSprop(cost, list(params.values()), lr=args.lr)
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=args.mode)
-named_params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}
-training.summary(X, py_x, teX, params=named_params)
+training.summary(X, py_x, teX, params)
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -126,9 +126,10 @@ training.summary(X, py_x, teX, params=named_params)
 # gigabytes for the first layers' feature maps.
 
 # %%
-report = training.Report(args, params=named_params)
+report = training.Report(args, params)
 for i in range(args.epochs):
-    for start, end in report.minibatches(len(trX)):
+    report.start_epoch()
+    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.cost(batch_cost, end - start)
-    report.epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))
+        report.add_cost(batch_cost, end - start)
+    report.end_epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))

@@ -27,7 +27,7 @@ import pytensor
 from pytensor import tensor as T
 
 from toolkit.files import read_jsonl, write_atomic
-from toolkit.report import MODELS
+from toolkit.runs import MODELS, slide_function
 
 ROOT = Path(__file__).resolve().parent
 
@@ -39,11 +39,10 @@ def trained(name, results, quick, workdir):
     npz, log = Path(results) / f"{name}.npz", Path(results) / f"{name}.jsonl"
     if quick or not npz.exists():
         npz, log = Path(workdir) / f"{name}.npz", Path(workdir) / f"{name}.jsonl"
-        args = {"logistic": ["--epochs", "3"], "net": ["--epochs", "3", "--lr", "0.5"],
-                "modern": ["--epochs", "3"], "cnn": ["--epochs", "2", "--lr", "0.003"]}[name]
+        args = list(MODELS[name].preview)
         if quick:
             args += ["--ntrain", "5000" if name == "cnn" else "10000", "--ntest", "1000"]
-        subprocess.run([sys.executable, MODELS[name][0], *args, "--save", str(npz),
+        subprocess.run([sys.executable, MODELS[name].script, *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return dict(np.load(npz)), read_jsonl(log)
 
@@ -88,7 +87,7 @@ def draw_learning_curves(logs, knn_accuracy):
     for name, log in logs.items():
         errors = [100 * (1 - r["test_accuracy"]) for r in log]
         ax.plot(range(1, len(log) + 1), errors, marker="." if len(log) < 20 else None,
-                label=MODELS[name][0])
+                label=MODELS[name].script)
     if knn_accuracy is not None:
         ax.axhline(100 * (1 - knn_accuracy), color="gray", linestyle="--",
                    label="knn_baseline.py (1-NN)")
@@ -153,15 +152,12 @@ def moons_net(activation, optimizer, steps, hidden=16, seed=0):
     py_x = T.special.softmax(T.dot(act(T.dot(X, w_h) + b_h), w_o), axis=1)
     cost = T.mean(-T.sum(Y * T.log(py_x), axis=1))
     params = [w_h, b_h, w_o]
-    grads = T.grad(cost, params)
+    # the slides' own update rules, read from the scripts that define them
     if optimizer == "SGD":
-        updates = [(p, p - 0.5 * g) for p, g in zip(params, grads)]
-    else:  # the talk's RMSprop
-        updates = []
-        for p, g in zip(params, grads):
-            acc = pytensor.shared(p.get_value() * 0.)
-            acc_new = 0.9 * acc + 0.1 * g ** 2
-            updates += [(acc, acc_new), (p, p - 0.01 * g / T.sqrt(acc_new + 1e-6))]
+        updates = slide_function("3_net.py", "sgd", {"T": T})(cost, params, lr=0.5)
+    else:
+        rmsprop = slide_function("4_modern_net.py", "RMSprop", {"T": T, "pytensor": pytensor})
+        updates = rmsprop(cost, params, lr=0.01)
     train = pytensor.function([X, Y], cost, updates=updates)
     prob = pytensor.function([X], py_x[:, 1])
     xx, yy = np.meshgrid(np.linspace(-1.5, 2.5, 120), np.linspace(-1.2, 1.7, 90))

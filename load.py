@@ -221,6 +221,30 @@ def load_split(folder, images, labels, n, verify, split):
     return X, Y[:n].astype(np.int64)
 
 
+def image_count(path):
+    """How many images an IDX file says it holds, from its header alone."""
+    try:
+        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
+            header = f.read(8)
+    except (OSError, EOFError) as e:
+        raise MNISTError(f"{path}: cannot read: {e}") from None
+    if len(header) < 8 or header[:2] != b"\0\0" or header[2] not in IDX_DTYPES:
+        raise MNISTError(f"{path}: not an IDX file (magic number 0x{header[:4].hex()})")
+    return int.from_bytes(header[4:8], "big")
+
+
+def check(ntrain=60000, ntest=10000, data_dir=None):
+    """Raise MNISTError at once where mnist(ntrain, ntest, data_dir=data_dir) would fail
+    for a missing folder, file or example. Reads the files' headers only: the
+    contents are checked when mnist() loads them."""
+    folder, _ = locate(data_dir)
+    for split, n, key in (("train", ntrain, "train_images"), ("test", ntest, "test_images")):
+        path = find(folder, FILES[key])
+        count = image_count(path)
+        if n > count:
+            raise MNISTError(f"n{split}={n} but {path} holds only {count} images")
+
+
 def mnist(ntrain=60000, ntest=10000, onehot=True, data_dir=None):
     """trX, teX, trY, teY: the first `ntrain` training and `ntest` test examples."""
     folder, verify = locate(data_dir)

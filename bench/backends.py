@@ -17,23 +17,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from toolkit import report  # noqa: E402
-from speed import EPOCHS, save_measurements, timed_epochs  # noqa: E402  (bench/ is here)
-MODES = ("C", "NUMBA", "JAX")
+from toolkit.backends import MODES  # noqa: E402
+from toolkit.runs import MODELS  # noqa: E402
+from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is here)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=list(EPOCHS), default=list(EPOCHS))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args(argv)
     modes = [m for m in MODES if m != "JAX" or importlib.util.find_spec("jax")]
     rows = []
     for model in args.models:
-        script = report.MODELS[model][0]
+        script, epochs = MODELS[model].script, MODELS[model].bench_epochs
         for mode in modes:
-            log = timed_epochs([sys.executable, script, "--mode", mode,
-                                "--epochs", str(EPOCHS[model])])
-            row = {"id": [model, mode], "model": model, "mode": mode, "epochs": EPOCHS[model],
+            log = timed_epochs([sys.executable, script, "--mode", mode, "--epochs", str(epochs)])
+            row = {"id": [model, mode], "model": model, "mode": mode, "epochs": epochs,
                    "train_seconds": log[-1]["train_seconds"],
                    "first_epoch_seconds": log[0]["train_seconds"],
                    "eval_seconds": log[-1]["eval_seconds"],

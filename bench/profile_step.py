@@ -3,9 +3,9 @@
     python bench/profile_step.py                       # the CNN, --mode C, 30 steps
     python bench/profile_step.py --script 4_modern_net.py --mode JAX
 
-Runs the script itself on a small subset (its own graph), then compiles its cost
-and updates again with PyTensor's profiler and times `--steps` steps of batch 128.
-For C and NUMBA the profile lists each Op; JAX compiles the step as one function.
+Runs the script itself on a small subset with PyTensor's profiler on, then times
+`--steps` steps of batch 128 of the script's own `train` function. For C and
+NUMBA the profile lists each Op; JAX compiles the step as one function.
 """
 import argparse
 import contextlib
@@ -30,15 +30,16 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     import pytensor
+    pytensor.config.profile = True  # every function the script compiles keeps a profile
     sys.argv = [args.script, "--epochs", "1", "--ntrain", "256", "--ntest", "100",
                 "--mode", args.mode]
     with contextlib.redirect_stdout(io.StringIO()):
         ns = runpy.run_path(str(ROOT / args.script), run_name="__main__")
+    pytensor.config.profile = False  # no summary of every function at exit; ours below
     from load import mnist
     trX, _, trY, _ = mnist(ntrain=args.batch_size * 10, ntest=1, onehot=True)
     trX = trX.reshape((-1,) + ns["trX"].shape[1:])  # the script's own layout
-    step = pytensor.function([ns["X"], ns["Y"]], ns["cost"], updates=ns["updates"],
-                             mode=ns["args"].mode, profile=True)
+    step = ns["train"]
     batches = [(i * args.batch_size, (i + 1) * args.batch_size) for i in range(10)]
     for start, end in batches[:3]:  # warm up: compilation, first allocations
         step(trX[start:end], trY[start:end])

@@ -23,10 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from toolkit import report  # noqa: E402
 from toolkit.files import read_jsonl, write_json  # noqa: E402
-
-EPOCHS = {"logistic": 3, "net": 3, "modern": 2, "cnn": 2}
-NAMES = {"logistic": "logistic regression", "net": "sigmoid net", "modern": "modern net",
-         "cnn": "convolutional net"}
+from toolkit.runs import MODELS  # noqa: E402
 
 
 def timed_epochs(command):
@@ -50,7 +47,7 @@ def save_measurements(name, rows, note, **extra):
     if path.exists():
         kept = [row for row in json.loads(path.read_text())["rows"]  # rows without an id
                 if "id" in row and tuple(row["id"]) not in new]     # predate this format
-        order = list(EPOCHS) + ["knn"]
+        order = list(MODELS) + ["knn"]
         rows = sorted(kept + rows, key=lambda row: order.index(row["id"][0]))
     write_json(path, {"rows": rows, "machine": report.machine_description(), **extra,
                       "note": note})
@@ -58,13 +55,13 @@ def save_measurements(name, rows, note, **extra):
 
 def model_row(model, repeat):
     """Ours against PyTorch, `repeat` times; the run with the median ratio, and all ratios."""
-    script, epochs = report.MODELS[model][0], EPOCHS[model]
+    script, epochs = MODELS[model].script, MODELS[model].bench_epochs
     runs = []
     for _ in range(repeat):
         ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])[-1]
         peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
                              "--epochs", str(epochs)])[-1]  # the last epoch: warm
-        runs.append({"id": [model], "model": NAMES[model], "mode": ours["mode"],
+        runs.append({"id": [model], "model": MODELS[model].title, "mode": ours["mode"],
                      "ours": ours["train_seconds"], "peer": peer["train_seconds"],
                      "eval_ratio": ours["eval_seconds"] / peer["eval_seconds"],
                      "accuracy_ours": ours["test_accuracy"],
@@ -96,8 +93,8 @@ def knn_row():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=list(EPOCHS) + ["knn"],
-                        default=list(EPOCHS) + ["knn"])
+    parser.add_argument("--models", nargs="+", choices=list(MODELS) + ["knn"],
+                        default=list(MODELS) + ["knn"])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each model (default 1)")
     args = parser.parse_args(argv)
     import torch

@@ -1,8 +1,9 @@
 """The talk's MNIST models in PyTorch, the peer the PyTensor scripts are timed against.
 
-Same recipe as the numbered scripts (init randn * 0.01, batch 128, the same
-learning rates, dropout and RMSprop settings, float32), the same command line
-and the same --log records, so bench/speed.py can compare epoch for epoch.
+Same recipe as the numbered scripts (init randn * 0.01, batch 128, the learning
+rate each script's parse_args call gives, the same dropout and RMSprop settings,
+float32), the same command line and the same --log records, so bench/speed.py can
+compare epoch for epoch.
 
     python bench/torch_models.py --model cnn --epochs 1
 """
@@ -14,11 +15,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from toolkit import training  # noqa: E402
+from toolkit import runs, training  # noqa: E402
 from toolkit.files import write_jsonl  # noqa: E402
-
-MODELS = ("logistic", "net", "modern", "cnn")
-DEFAULT_LR = {"logistic": 0.05, "net": 0.05, "modern": 0.001, "cnn": 0.001}
 
 
 class Flatten(nn.Module):
@@ -70,9 +68,8 @@ class TalkRMSprop(torch.optim.Optimizer):
 
 
 def main():
-    import argparse
     parser = training.OneLineParser(description=__doc__)
-    parser.add_argument("--model", choices=MODELS, required=True)
+    parser.add_argument("--model", choices=list(runs.MODELS), required=True)
     parser.add_argument("--epochs", type=training.positive_int, default=1)
     parser.add_argument("--batch-size", type=training.positive_int, default=128)
     parser.add_argument("--lr", type=training.positive_float)
@@ -82,9 +79,8 @@ def main():
     parser.add_argument("--data-dir")
     parser.add_argument("--log", metavar="PATH")
     args = parser.parse_args()
-    del argparse
     torch.manual_seed(args.seed)
-    lr = args.lr or DEFAULT_LR[args.model]
+    lr = args.lr or runs.recipe(args.model)["lr"]
 
     from load import mnist
     trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)

@@ -20,7 +20,7 @@ from pytensor.tensor.random.utils import RandomStream
 
 from toolkit import backends
 from toolkit.ops import conv2d, max_pool_2d
-from test_scripts import ROOT, accuracies, run
+from helpers import ROOT, accuracies, run
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                reason="JAX is not installed (pip install -r requirements.txt)")

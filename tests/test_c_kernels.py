@@ -7,7 +7,7 @@ import pytest
 from pytensor import tensor as T
 from pytensor.graph.replace import clone_replace
 
-from scripts import run_script
+from helpers import run_script
 from toolkit import backends
 from toolkit.ops import conv2d, max_pool_2d
 
@@ -128,7 +128,7 @@ def test_one_cnn_training_step_same_through_c_and_numpy():
     ns = run_script("5_convolutional_net.py", "--epochs", 1, "--ntrain", 64, "--ntest", 50,
                     "--batch-size", 32, "--mode", "C")
     cost = clone_replace(ns["cost"], {ns["noise_py_x"]: ns["py_x"]})
-    outputs = [cost, *T.grad(cost, ns["params"])]
+    outputs = [cost, *T.grad(cost, list(ns["params"].values()))]
     x, y = ns["trX"][:32], ns["trY"][:32]
     x = x + np.random.default_rng(4).uniform(0, 0.01, x.shape).astype("float32")
     got, expected = both([ns["X"], ns["Y"]], outputs, x, y)
@@ -163,3 +163,29 @@ def test_c_mode_draws_dropouts_uniform_numbers_in_float32():
     assert first.dtype == np.float32 and first.shape == (400, 500)
     assert 0 <= first.min() and first.max() < 1 and abs(first.mean() - 0.5) < 0.01
     assert not np.array_equal(first, second)  # the generator advances
+
+
+def test_changed_generated_c_is_compiled_anew(monkeypatch):
+    """PyTensor finds a compiled module by its key before it looks at the C: the key
+    must change with every byte of C in the node, the C that c_code generates too.
+    Here Rectify's generated C is changed to double its result; the cached module
+    of the old C must not be reused."""
+    from toolkit.c_rewrites import Rectify
+    X = T.fmatrix()
+    x = np.array([[-1, 2, 3]], dtype="float32")
+    node = Rectify()(X).owner
+    old_version = Rectify().c_code_cache_version_apply(node)
+    old = pytensor.function([X], Rectify()(X), mode=C_MODE)
+    np.testing.assert_array_equal(old(x), [[0, 2, 3]])
+
+    original = Rectify.c_code
+
+    def doubled(self, node, name, inputs, outputs, sub):
+        out = outputs[0]
+        return original(self, node, name, inputs, outputs, sub) + f"""
+    {{ npy_float32 *d = (npy_float32 *)PyArray_DATA({out});
+      for (npy_intp i = 0; i < PyArray_SIZE({out}); i++) d[i] *= 2; }}"""
+    monkeypatch.setattr(Rectify, "c_code", doubled)
+    assert Rectify().c_code_cache_version_apply(node) != old_version
+    new = pytensor.function([X], Rectify()(X), mode=C_MODE)
+    np.testing.assert_array_equal(new(x), [[0, 4, 6]])

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from test_scripts import ROOT, run
+from helpers import ROOT, run
 
 
 def test_device_gpu_without_one_refuses_in_one_line_before_loading_data(tmp_path):

@@ -1,11 +1,10 @@
 """figures.py --quick draws every picture of the talk, none of them blank."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
 
 EXPECTED = [
     "1_linear_regression_fit.png", "2_logistic_regression_weights.png",

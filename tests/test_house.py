@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from scripts import ROOT
+from helpers import ROOT
 
 TALK = {"0_multiply.py", "1_linear_regression.py", "2_logistic_regression.py", "3_net.py",
         "4_modern_net.py", "5_convolutional_net.py", "knn_baseline.py", "load.py", "figures.py"}
@@ -50,6 +50,7 @@ def test_no_import_circle():
                    for d in graph[start])
     assert [m for m in MODULES if reaches(m, m)] == []
     assert "backends" not in graph["ops"] and "ops" not in graph["blas"]
+    assert "ops" not in graph["c_rewrites"]  # the kernels' framework is ckernel
 
 
 STATE = """

@@ -1,14 +1,12 @@
 """knn_baseline.py: the vectorized path against the slide's own loop."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import knn_baseline as knn
+from helpers import ROOT
 from load import mnist
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_vectorized_agrees_with_the_slides_loop():

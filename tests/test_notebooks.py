@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from scripts import ROOT
+from helpers import ROOT
 
 SCRIPTS = sorted(p.name for p in ROOT.glob("[0-5]_*.py"))
 

@@ -13,15 +13,34 @@ from pytensor import tensor as T
 from pytensor.gradient import verify_grad
 from pytensor.graph.replace import clone_replace
 
-from scripts import run_script
+from helpers import run_script
+from toolkit import runs
 
 SMALL_RUN = ("--epochs", 1, "--ntrain", 256, "--ntest", 100, "--batch-size", 64, "--mode", "C")
-MNIST_SCRIPTS = ["2_logistic_regression.py", "3_net.py", "4_modern_net.py",
-                 "5_convolutional_net.py"]
+MNIST_SCRIPTS = [model.script for model in runs.MODELS.values()]
+
+
+@pytest.mark.parametrize("script", ["1_linear_regression.py"] + MNIST_SCRIPTS)
+def test_script_defines_the_variables_others_read(script):
+    """tests/, figures.py and bench/ read these names (toolkit/runs.py lists them)."""
+    ns = run_script(script, *(SMALL_RUN if script in MNIST_SCRIPTS else ()))
+    assert [name for name in runs.variables_of(script) if name not in ns] == []
+
+
+@pytest.mark.parametrize("model", list(runs.MODELS))
+def test_recipe_is_read_from_the_scripts_own_defaults(model):
+    """runs.recipe() reads the parse_args call; the script's args agree with it."""
+    ns = run_script(runs.MODELS[model].script, *SMALL_RUN)
+    recipe = runs.recipe(model)
+    assert set(recipe) == {"epochs", "batch_size", "lr", "mode"}
+    assert ns["args"].lr == recipe["lr"]
+    assert ns["args"].mode_name == "C"  # SMALL_RUN's --mode, over the default
+    names = set(ns["params"])
+    assert names and all(ns[name] is ns["params"][name] for name in names)
 
 
 def params_of(namespace):
-    return namespace["params"] if "params" in namespace else [namespace["w"]]
+    return list(namespace["params"].values())
 
 
 def clean_cost(namespace):

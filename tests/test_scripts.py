@@ -5,24 +5,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(script, *args, check=True, timeout=600, env=None):
-    result = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def accuracies(stdout):
-    return [float(a) for a in re.findall(r"test accuracy (\d\.\d+)", stdout)]
+from helpers import ROOT, accuracies, run
 
 
 def test_multiply_prints_2_and_9():
@@ -85,8 +72,8 @@ def test_same_seed_same_numbers():
     assert strip(first) != strip(other)
 
 
-def test_last_partial_batch_is_trained_on(tmp_path):
-    """130 examples in batches of 128: the last 2 must be used, not dropped."""
+def test_minibatches_keep_the_last_partial_batch():
+    """130 examples in batches of 128: the last 2 are a batch, not dropped."""
     from toolkit import training
     assert training.minibatches(130, 128) == [(0, 128), (128, 130)]
     assert training.minibatches(128, 128) == [(0, 128)]

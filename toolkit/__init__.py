@@ -1,12 +1,15 @@
 """The machinery behind the numbered scripts, one job a module.
 
     training    the command line, minibatches and the per-epoch report
+    runs        the table of models and runs that reproduce, report, bench/,
+                figures.py and the tests share
     backends    --mode / --device: which PyTensor backend a graph compiles to
     blas        the OpenBLAS that PyTensor's C code (and ops.py) links to
+    ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
     ops         conv2d and max_pool_2d, the Theano functions PyTensor 3 dropped,
-                in numpy and in C (corr2d.c, max_pool.c)
+                in numpy and in C (c/corr2d.c, c/max_pool.c), with their size rules
     ops_jax     their versions for the JAX backend
-    c_rewrites  what --mode C changes in a graph (elementwise.c, gemm.c)
+    c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all
     reproduce   python -m toolkit.reproduce: the talk's full recipes, logged in results/
     report      python -m toolkit.report: the README's tables, from results/

@@ -48,10 +48,9 @@ def link_pytensor():
 def one_thread():
     """Run OpenBLAS on one thread, unless the user set OPENBLAS_NUM_THREADS.
 
-    The C mode shares each batch among the cores itself (OpenMP, in ops.py's C
-    kernels). OpenBLAS's own threads would wait for work by spinning on the same
-    cores, and the two pools slowed each other: one CNN step took 109 ms with both,
-    48 ms with OpenMP alone (2 cores).
+    The C mode shares each batch among the cores itself (OpenMP, in the C kernels
+    of c/). OpenBLAS's own threads would wait for work by spinning on the same
+    cores, and the two pools slow each other down (README, "Speed").
     """
     if "OPENBLAS_NUM_THREADS" in os.environ:
         return

@@ -2,19 +2,19 @@
 backends.c_mode() registers (once per process) and includes.
 
 - inline_softmax: PyTensor 3 keeps (log-)softmax as a small inner graph that the C
-  backend runs from Python; inlined, its exp, max and sum compile to C. It cost
-  the modern net half its step time.
+  backend runs from Python; inlined, its exp, max and sum compile to C.
 - standard_uniform: the dropout masks draw uniform(0, 1) numbers. PyTensor asks
   numpy for them in float64 with broadcast bounds, then casts them; drawn as
-  Generator.random(size, dtype=float32) they cost about a fifth (the CNN draws
-  1.5 million a step). Same distribution, same generator, other numbers.
+  Generator.random(size, dtype=float32) they cost less (the CNN draws 1.5 million
+  a step). Same distribution, same generator, other numbers.
 - rectify, mask_where_equal: the slides' rectify, maximum(x, 0.), and its
   gradient, eq(maximum(x, 0), x) * g, are PyTensor's generic Elemwise loops, on one
-  core; as vectorized loops on every core they take a quarter to a half of the
-  time on the CNN's feature maps (3.7 million numbers in the first layer).
+  core; here they are vectorized loops on every core (c/elementwise.c).
 - parallel_dot: PyTensor's matrix products (Dot22, Dot22Scalar) call the BLAS,
   which the C mode runs on one thread (blas.one_thread); ParallelDot gives each
-  core a block of the product's rows or columns instead.
+  core a block of the product's rows or columns instead (c/parallel_dot.c).
+
+What each costs and saves is measured by bench/profile_step.py (README, "Speed").
 """
 import numpy as np
 from pytensor import scalar
@@ -27,7 +27,7 @@ from pytensor.tensor.random.op import custom_rng_deepcopy
 from pytensor.tensor.rewriting.ofg import inline_ofg_node
 from pytensor.tensor.special import LogSoftmax, Softmax
 
-from toolkit.ops import C_OUTPUT, CKernel, c_data, c_frame
+from toolkit.ckernel import CKernel, c_data, c_frame
 
 
 @node_rewriter([Softmax, LogSoftmax])
@@ -63,7 +63,7 @@ def standard_uniform(fgraph, node):
 class Rectify(CKernel):
     """max(x, 0), elementwise."""
     __props__ = ()
-    c_source = "elementwise.c"
+    c_sources = ("elementwise.c",)
 
     def make_node(self, x):
         return Apply(self, [x], [x.type()])
@@ -85,7 +85,7 @@ class Rectify(CKernel):
 class MaskWhereEqual(CKernel):
     """(a == b) * c, elementwise, for arrays of one shape."""
     __props__ = ()
-    c_source = "elementwise.c"
+    c_sources = ("elementwise.c",)
 
     def make_node(self, a, b, c):
         return Apply(self, [a, b, c], [c.type()])
@@ -147,26 +147,29 @@ def rectify(fgraph, node):
             return [Rectify()(x)]
 
 
+# A view of a matrix input as the BLAS can read it: its rows as they are (trans 'N'),
+# a transposed view's columns as rows (trans 'T'), or else a contiguous copy; ld_ is
+# the distance between rows in memory.
 C_MATRIX = """
-    char trans_%(v)s = 'N';
-    int ld_%(v)s = 1;
-    PyArrayObject *%(v)s = %(input)s;
-    Py_INCREF(%(v)s);
-    if (PyArray_STRIDES(%(v)s)[1] == PyArray_ITEMSIZE(%(v)s)
-            && PyArray_STRIDES(%(v)s)[0] %% PyArray_ITEMSIZE(%(v)s) == 0
-            && PyArray_STRIDES(%(v)s)[0] >= PyArray_DIMS(%(v)s)[1] * PyArray_ITEMSIZE(%(v)s))
-        ld_%(v)s = PyArray_STRIDES(%(v)s)[0] / PyArray_ITEMSIZE(%(v)s);  /* rows */
-    else if (PyArray_STRIDES(%(v)s)[0] == PyArray_ITEMSIZE(%(v)s)
-            && PyArray_STRIDES(%(v)s)[1] %% PyArray_ITEMSIZE(%(v)s) == 0
-            && PyArray_STRIDES(%(v)s)[1] >= PyArray_DIMS(%(v)s)[0] * PyArray_ITEMSIZE(%(v)s)) {
-        trans_%(v)s = 'T';  /* a transposed view: its columns are rows in memory */
-        ld_%(v)s = PyArray_STRIDES(%(v)s)[1] / PyArray_ITEMSIZE(%(v)s);
+    char trans_%(view)s = 'N';
+    int ld_%(view)s = 1;
+    PyArrayObject *%(view)s = %(input)s;
+    Py_INCREF(%(view)s);
+    if (PyArray_STRIDES(%(view)s)[1] == PyArray_ITEMSIZE(%(view)s)
+            && PyArray_STRIDES(%(view)s)[0] %% PyArray_ITEMSIZE(%(view)s) == 0
+            && PyArray_STRIDES(%(view)s)[0] >= PyArray_DIMS(%(view)s)[1] * PyArray_ITEMSIZE(%(view)s))
+        ld_%(view)s = PyArray_STRIDES(%(view)s)[0] / PyArray_ITEMSIZE(%(view)s);
+    else if (PyArray_STRIDES(%(view)s)[0] == PyArray_ITEMSIZE(%(view)s)
+            && PyArray_STRIDES(%(view)s)[1] %% PyArray_ITEMSIZE(%(view)s) == 0
+            && PyArray_STRIDES(%(view)s)[1] >= PyArray_DIMS(%(view)s)[0] * PyArray_ITEMSIZE(%(view)s)) {
+        trans_%(view)s = 'T';
+        ld_%(view)s = PyArray_STRIDES(%(view)s)[1] / PyArray_ITEMSIZE(%(view)s);
     } else {
-        Py_DECREF(%(v)s);
-        %(v)s = PyArray_GETCONTIGUOUS(%(input)s);
-        ld_%(v)s = PyArray_DIMS(%(v)s)[1];
+        Py_DECREF(%(view)s);
+        %(view)s = PyArray_GETCONTIGUOUS(%(input)s);
+        if (%(view)s != NULL) ld_%(view)s = PyArray_DIMS(%(view)s)[1];
     }
-    if (ld_%(v)s < 1) ld_%(v)s = 1;
+    if (ld_%(view)s < 1) ld_%(view)s = 1;
 """
 
 
@@ -174,7 +177,7 @@ class ParallelDot(CKernel):
     """alpha * a . b for matrices (alpha 1 without a third input), as Dot22 and
     Dot22Scalar compute it, on every core."""
     __props__ = ()
-    c_source = "gemm.c"
+    c_sources = ("gemm.c", "parallel_dot.c")
 
     def make_node(self, a, b, alpha=None):
         inputs = [a, b] if alpha is None else [a, b, alpha]
@@ -188,39 +191,23 @@ class ParallelDot(CKernel):
 
     def c_code(self, node, name, inputs, outputs, sub):
         dtype = self.c_dtype(node)
-        real = f"(npy_{dtype} *)"
         a, b, *alpha = inputs
-        (out,), fail = outputs, sub["fail"]
+        (out,) = outputs
         scale = f"(npy_{dtype})((npy_{node.inputs[2].dtype} *)PyArray_DATA({alpha[0]}))[0]" \
             if alpha else "1"
-        return f"""
-    {{
-    {C_MATRIX % dict(v="a", input=a)}
-    {C_MATRIX % dict(v="b", input=b)}
-    npy_intp dims[2] = {{PyArray_DIMS(a)[0], PyArray_DIMS(b)[1]}};
-    int ok = a != NULL && b != NULL;
-    if (ok && PyArray_DIMS(a)[1] != PyArray_DIMS(b)[0]) {{
+        return c_frame(
+            sub, {"a": a, "b": b}, out, 2, "dims", view=C_MATRIX,
+            declarations="npy_intp dims[2] = {PyArray_DIMS(a)[0], PyArray_DIMS(b)[1]};",
+            check="""
+    if (PyArray_DIMS(a)[1] != PyArray_DIMS(b)[0]) {
         PyErr_Format(PyExc_ValueError, "dot: shapes (%ld, %ld) and (%ld, %ld) do not align",
                      (long)PyArray_DIMS(a)[0], (long)PyArray_DIMS(a)[1],
                      (long)PyArray_DIMS(b)[0], (long)PyArray_DIMS(b)[1]);
         ok = 0;
-    }}
-    if (ok) {{
-        {C_OUTPUT % dict(out=out, nd=2, dims="dims", typenum="PyArray_TYPE(a)")}
-        ok = {out} != NULL;
-    }}
-    if (ok && dims[0] > 0 && dims[1] > 0) {{
-        if (PyArray_DIMS(a)[1] == 0)
-            memset(PyArray_DATA({out}), 0, dims[0] * dims[1] * PyArray_ITEMSIZE(a));
-        else
-            parallel_gemm_{name}(trans_a, trans_b, dims[0], dims[1], PyArray_DIMS(a)[1],
-                                 {scale}, {real}PyArray_DATA(a), ld_a,
-                                 {real}PyArray_DATA(b), ld_b, {real}PyArray_DATA({out}));
-    }}
-    Py_XDECREF(a);
-    Py_XDECREF(b);
-    if (!ok) {{ {fail} }}
-    }}"""
+    }""",
+            call=f"parallel_dot_{name}(trans_a, trans_b, dims[0], dims[1], PyArray_DIMS(a)[1], "
+                 f"{scale}, {c_data(node, 'a')}, ld_a, {c_data(node, 'b')}, ld_b, "
+                 f"{c_data(node, out)})")
 
     def infer_shape(self, fgraph, node, shapes):
         return [(shapes[0][0], shapes[1][1])]

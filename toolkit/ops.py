@@ -8,36 +8,34 @@ a correlation, its two gradients, and a max pool with its gradient.
 Each Op has two implementations of the same thing:
 - `perform`, in numpy: the readable reference, which the tests compare against
   and which PyTensor runs where it cannot use C (under Numba, in FAST_COMPILE);
-- `c_code`, which PyTensor's C backend (--mode C) compiles from corr2d.c and
-  max_pool.c: the patches unrolled in C, one OpenBLAS gemm per chunk of the
-  batch, the input gradient scattered back in C.
+- `c_code`, which PyTensor's C backend (--mode C) compiles from c/corr2d.c and
+  c/max_pool.c (through ckernel.py): the patches unrolled in C, one OpenBLAS gemm
+  per chunk of the batch, the input gradient scattered back in C.
 (ops_jax.py gives them their JAX versions.)
+
+Each size rule is written once, below, and serves numpy, the C code, PyTensor's
+shape inference and the JAX versions: conv_output_shape and pool_output_shape.
 
 Layout is Theano's: images (batch, channels, rows, cols), filters
 (n_kernels, channels, k_rows, k_cols).
 """
-import hashlib
-from pathlib import Path
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from pytensor import tensor as T
 from pytensor.graph.basic import Apply
-from pytensor.link.c.op import OpenMPOp
-from pytensor.scalar import upcast
 
 from toolkit.blas import matmul
+from toolkit.ckernel import CExpr, CKernel, c_data, c_dims, c_frame, same_dtype
 
-HERE = Path(__file__).parent
+BORDER_MODES = ("valid", "full")
 
 
 def conv2d(input, filters, border_mode="valid"):
     """Theano's conv2d: a true convolution (the kernel flipped), 'valid' or 'full'."""
-    if border_mode not in ("valid", "full"):
+    if border_mode not in BORDER_MODES:
         raise ValueError(f"border_mode must be 'valid' or 'full', got {border_mode!r}")
     filters = T.as_tensor_variable(filters)
-    padding = 0 if border_mode == "valid" else "full"
-    return Corr2d(padding)(input, filters[:, :, ::-1, ::-1])
+    return Corr2d(border_mode)(input, filters[:, :, ::-1, ::-1])
 
 
 def max_pool_2d(input, ws=(2, 2), ignore_border=False):
@@ -49,111 +47,34 @@ def max_pool_2d(input, ws=(2, 2), ignore_border=False):
     return MaxPool(tuple(int(w) for w in ws), bool(ignore_border))(input)
 
 
-# --- what the C implementations share ----------------------------------------------
+# --- the size rules ------------------------------------------------------------------
+# Written with + - * // only, so that the same function computes numbers (numpy),
+# symbolic sizes (infer_shape) and C expressions (ckernel.CExpr).
 
-class CKernel(OpenMPOp):
-    """An Op whose C code is a function of a .c file beside this one, compiled once
-    per node for its dtype (float32 or float64; other dtypes run `perform`), with
-    OpenMP where the compiler has it (PyTensor checks, and falls back to one core)."""
-    c_source = None  # the .c file's name, beside this one
-
-    def __init__(self):
-        super().__init__(openmp=True)  # PyTensor's own default (config.openmp) is off
-
-    def c_support_code(self, **kwargs):
-        from pytensor.tensor.blas_headers import blas_header_text
-        return blas_header_text() + C_SUPPORT
-
-    def c_defines(self, node):
-        """Macros the .c file reads, besides real, gemm_ and FN."""
-        return {}
-
-    def c_support_code_apply(self, node, name):
-        dtype = self.c_dtype(node)
-        defines = {"real": f"npy_{dtype}", "gemm_": "dgemm_" if dtype == "float64" else "sgemm_",
-                   "FN(f)": f"f##_{name}", **self.c_defines(node)}
-        return ("".join(f"#define {k} {v}\n" for k, v in defines.items())
-                + (HERE / self.c_source).read_text()
-                + "".join(f"\n#undef {k.split('(')[0]}" for k in defines) + "\n")
-
-    def c_dtype(self, node):
-        dtype = node.outputs[0].dtype
-        if dtype not in ("float32", "float64"):
-            raise NotImplementedError(f"C code for float32 and float64 only, not {dtype}")
-        return dtype
-
-    def c_libraries(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags()
-
-    def c_compile_args(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return super().c_compile_args(**kwargs) + ldflags(libs=False, flags=True) + ["-O3"]
-
-    def c_lib_dirs(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags(libs=False, libs_dir=True)
-
-    def c_header_dirs(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags(libs=False, include_dir=True)
-
-    def c_code_cache_version(self):
-        from pytensor.tensor.blas_headers import blas_header_version
-        # PyTensor reuses a compiled node while this tuple stays the same: it must
-        # change with every line of C that goes into the node
-        code = (HERE / self.c_source).read_bytes() + C_SUPPORT.encode()
-        return (2, int(hashlib.sha256(code).hexdigest()[:8], 16), *blas_header_version())
+def conv_padding(border_mode, kernel_size):
+    """Zeros added on each side of an image dimension: none for 'valid', k - 1 for 'full'."""
+    return kernel_size - 1 if border_mode == "full" else 0
 
 
-C_SUPPORT = """
-#include <string.h>
-#include <stdlib.h>
-enum { FORWARD, GRAD_WEIGHTS, GRAD_INPUTS };
-#define CONV_TARGET_COLUMNS 1024  /* output pixels one gemm works on, at least */
-
-#ifdef _OPENMP
-#include <omp.h>
-/* as many threads as cores, but no more than pieces of work */
-static int parallel_threads(long pieces) {
-    int cores = omp_get_max_threads();
-    return pieces < 1 ? 1 : (pieces < cores ? (int)pieces : cores);
-}
-static int thread_number(void) { return omp_get_thread_num(); }
-#else
-static int parallel_threads(long pieces) { return 1; }
-static int thread_number(void) { return 0; }
-#endif
-
-/* While the cores share a batch, each one's BLAS calls run on one thread: OpenBLAS's
- * own threads would compete with them for the same cores. (Weak: a BLAS without
- * these calls keeps its setting.) */
-#ifdef __cplusplus
-extern "C" {
-#endif
-void openblas_set_num_threads(int) __attribute__((weak));
-int openblas_get_num_threads(void) __attribute__((weak));
-#ifdef __cplusplus
-}
-#endif
-static int blas_single_thread(void) {
-    if (!openblas_set_num_threads || !openblas_get_num_threads) return 0;
-    int n = openblas_get_num_threads();
-    if (n > 1) openblas_set_num_threads(1);
-    return n;
-}
-static void blas_restore_threads(int n) {
-    if (n > 1) openblas_set_num_threads(n);
-}
-"""
+def conv_output_shape(image_shape, filter_shape, border_mode):
+    """(batch, n_kernels, rows, cols) of a correlation of images with filters."""
+    batch, _, rows, cols = image_shape
+    n_kernels, _, kh, kw = filter_shape
+    return (batch, n_kernels,
+            rows + 2 * conv_padding(border_mode, kh) - kh + 1,
+            cols + 2 * conv_padding(border_mode, kw) - kw + 1)
 
 
-def same_dtype(*variables):
-    """The variables as tensors of their common dtype, so C sees one type."""
-    variables = [T.as_tensor_variable(v) for v in variables]
-    dtype = upcast(*(v.dtype for v in variables))
-    return [T.cast(v, dtype) if v.dtype != dtype else v for v in variables]
+def pool_output_shape(shape, ws, ignore_border):
+    """The shape after pooling the last two dimensions by windows of ws: a partial
+    window at the edge is dropped with ignore_border, kept without."""
+    *planes, rows, cols = shape
+    if ignore_border:
+        return (*planes, rows // ws[0], cols // ws[1])
+    return (*planes, (rows + ws[0] - 1) // ws[0], (cols + ws[1] - 1) // ws[1])
 
+
+# --- the correlation and its gradients ---------------------------------------------
 
 def check_4d(name, var):
     var = T.as_tensor_variable(var)
@@ -163,107 +84,68 @@ def check_4d(name, var):
     return var
 
 
-C_CONTIGUOUS = "PyArrayObject *%(var)s = PyArray_GETCONTIGUOUS(%(input)s);"
-C_OUTPUT = """
-    if (%(out)s == NULL || PyArray_NDIM(%(out)s) != %(nd)s || !PyArray_IS_C_CONTIGUOUS(%(out)s)
-        || !PyArray_CompareLists(PyArray_DIMS(%(out)s), %(dims)s, %(nd)s)) {
-        Py_XDECREF(%(out)s);
-        %(out)s = (PyArrayObject *)PyArray_EMPTY(%(nd)s, %(dims)s, %(typenum)s, 0);
-    }
-"""
+def check_conv_shapes(image_shape, filter_shape, border_mode):
+    """The one-line error for shapes that cannot be correlated, naming both."""
+    if image_shape[1] != filter_shape[1]:
+        raise ValueError(f"conv2d: input of shape {tuple(image_shape)} has {image_shape[1]} "
+                         f"channels but filters of shape {tuple(filter_shape)} expect "
+                         f"{filter_shape[1]}")
+    if min(conv_output_shape(image_shape, filter_shape, border_mode)[2:]) < 1:
+        raise ValueError(f"conv2d: filters of shape {tuple(filter_shape)} are larger than "
+                         f"the input of shape {tuple(image_shape)} (border_mode='valid')")
 
 
-def c_frame(sub, inputs, out, nd, dims, call, declarations="", check=""):
-    """The C around every CKernel's call: a contiguous view of each input (`inputs`
-    maps the view's C name to the input), the `declarations`, a `check` that may set
-    a Python error and `ok = 0`, the output allocated as an array of `nd` dims
-    `dims` (or last call's reused), then `call`, a C expression that is nonzero on
-    failure; the views released, and PyTensor's `fail` on any error."""
-    views = "\n    ".join(C_CONTIGUOUS % dict(var=v, input=i) for v, i in inputs.items())
-    releases = " ".join(f"Py_DECREF({v});" for v in inputs)
-    typenum = f"PyArray_TYPE({next(iter(inputs))})"
-    return f"""
-    {{
-    {views}
-    {declarations}
-    int ok = 1;
-    {check}
-    if (ok) {{
-        {C_OUTPUT % dict(out=out, nd=nd, dims=dims, typenum=typenum)}
-        ok = {out} != NULL;
-    }}
-    if (ok && ({call}) != 0) {{
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        ok = 0;
-    }}
-    {releases}
-    if (!ok) {{ {sub["fail"]} }}
-    }}"""
+def padded(images, border_mode, kernel_shape):
+    pad = [conv_padding(border_mode, k) for k in kernel_shape]
+    if pad == [0, 0]:
+        return images
+    return np.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
-def c_data(node, var):
-    """A typed pointer to the data of the array `var` (a C expression)."""
-    return f"(npy_{node.outputs[0].dtype} *)PyArray_DATA({var})"
+def im2col(images, kernel_shape):
+    """Patches as columns: (channels * k_rows * k_cols, batch * out_rows * out_cols)."""
+    windows = sliding_window_view(images, kernel_shape, axis=(2, 3))  # b c i j u v
+    batch, channels = windows.shape[:2]
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(
+        channels * kernel_shape[0] * kernel_shape[1], -1)
+
+
+def c_corr2d(op, node, name, direction, bottom, weights, top):
+    """The call of c/corr2d.c's corr2d in one direction. bottom, weights and top
+    are C names of the images, the kernels and the correlation (see corr2d.c); the
+    one the direction writes is already allocated."""
+    b, w, t = c_dims(bottom), c_dims(weights), c_dims(top)
+    args = [f"{DIRECTIONS[direction]} /* {direction} */", c_data(node, bottom), c_data(node, weights), c_data(node, top),
+            *b, w[0], w[2], w[3],
+            conv_padding(op.border_mode, w[2]), conv_padding(op.border_mode, w[3]), t[2], t[3]]
+    return f"corr2d_{name}({', '.join(map(str, args))})"
+
+
+# the three directions of corr2d.c (its macros are not defined where the call is)
+DIRECTIONS = {"FORWARD": 0, "GRAD_WEIGHTS": 1, "GRAD_INPUTS": 2}
+
+
+class Corr2dOp(CKernel):
+    """What the correlation and its two gradients share: the border mode and corr2d.c."""
+    __props__ = ("border_mode",)
+    c_sources = ("gemm.c", "corr2d.c")
+
+    def __init__(self, border_mode="valid"):
+        if border_mode not in BORDER_MODES:
+            raise ValueError(f"border_mode must be 'valid' or 'full', got {border_mode!r}")
+        super().__init__()
+        self.border_mode = border_mode
+
+    def c_defines(self, node):
+        # CONV_TARGET_COLUMNS: output pixels one gemm works on, at least
+        return {**DIRECTIONS, "CONV_TARGET_COLUMNS": 1024}
 
 
 C_SHAPE = "(%ld, %ld, %ld, %ld)"
 
 
 def c_shape(var):
-    return ", ".join(f"(long)PyArray_DIMS({var})[{i}]" for i in range(4))
-
-
-# --- the correlation and its gradients ---------------------------------------------
-
-def padding_for(padding, kernel_shape):
-    return (kernel_shape[0] - 1, kernel_shape[1] - 1) if padding == "full" else (0, 0)
-
-
-def output_size(image_shape, kernel_shape, padding):
-    pad = padding_for(padding, kernel_shape)
-    return tuple(i + 2 * p - k + 1 for i, k, p in zip(image_shape, kernel_shape, pad))
-
-
-def check_conv_shapes(image_shape, kernel_shape, padding):
-    """The one-line error for shapes that cannot be correlated, naming both."""
-    if image_shape[1] != kernel_shape[1]:
-        raise ValueError(f"conv2d: input of shape {tuple(image_shape)} has {image_shape[1]} "
-                         f"channels but filters of shape {tuple(kernel_shape)} expect "
-                         f"{kernel_shape[1]}")
-    if min(output_size(image_shape[2:], kernel_shape[2:], padding)) < 1:
-        raise ValueError(f"conv2d: filters of shape {tuple(kernel_shape)} are larger than "
-                         f"the input of shape {tuple(image_shape)} (border_mode='valid')")
-
-
-def im2col(images, kernel_shape, pad):
-    """Patches as columns: (channels * k_rows * k_cols, batch * out_rows * out_cols)."""
-    if pad != (0, 0):
-        images = np.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-    windows = sliding_window_view(images, kernel_shape, axis=(2, 3))  # b c i j u v
-    batch, channels, rows, cols = windows.shape[:4]
-    cols_matrix = windows.transpose(1, 4, 5, 0, 2, 3).reshape(
-        channels * kernel_shape[0] * kernel_shape[1], batch * rows * cols)
-    return cols_matrix, (rows, cols)
-
-
-def c_corr2d(op, node, name, pass_name, images, kernels, outputs):
-    """The call of corr2d.c's corr2d for one pass, on the arrays named (C expressions)."""
-    pad = "0, 0" if op.padding == 0 else \
-        f"PyArray_DIMS({kernels})[2] - 1, PyArray_DIMS({kernels})[3] - 1"
-    return (f"corr2d_{name}({pass_name}, {c_data(node, images)}, {c_data(node, kernels)}, "
-            f"{c_data(node, outputs)}, "
-            + ", ".join(f"PyArray_DIMS({images})[{d}]" for d in range(4)) + ", "
-            + ", ".join(f"PyArray_DIMS({kernels})[{d}]" for d in (0, 2, 3)) + f", {pad})")
-
-
-class Corr2dOp(CKernel):
-    """What the correlation and its two gradients share: the padding, and corr2d.c."""
-    __props__ = ("padding",)
-    c_source = "corr2d.c"
-
-    def __init__(self, padding=0):
-        super().__init__()
-        self.padding = padding
+    return ", ".join(f"(long){d}" for d in c_dims(var))
 
 
 class Corr2d(Corr2dOp):
@@ -277,28 +159,28 @@ class Corr2d(Corr2dOp):
 
     def perform(self, node, inputs, outputs):
         images, kernels = inputs
-        check_conv_shapes(images.shape, kernels.shape, self.padding)
-        n_kernels = kernels.shape[0]
-        pad = padding_for(self.padding, kernels.shape[2:])
-        cols, (rows, width) = im2col(images, kernels.shape[2:], pad)
-        out = matmul(np.ascontiguousarray(kernels.reshape(n_kernels, -1)), cols)
-        out = out.reshape(n_kernels, images.shape[0], rows, width).transpose(1, 0, 2, 3)
-        outputs[0][0] = np.ascontiguousarray(out)
+        check_conv_shapes(images.shape, kernels.shape, self.border_mode)
+        batch, n_kernels, rows, cols = conv_output_shape(images.shape, kernels.shape,
+                                                         self.border_mode)
+        cols_matrix = im2col(padded(images, self.border_mode, kernels.shape[2:]),
+                             kernels.shape[2:])
+        out = matmul(np.ascontiguousarray(kernels.reshape(n_kernels, -1)), cols_matrix)
+        outputs[0][0] = np.ascontiguousarray(
+            out.reshape(n_kernels, batch, rows, cols).transpose(1, 0, 2, 3))
 
     def c_code(self, node, name, inputs, outputs, sub):
         self.c_dtype(node)
         (images, kernels), (out,) = inputs, outputs
-        grow = "+ k[{0}] - 1" if self.padding == "full" else "- k[{0}] + 1"
+        dims = conv_output_shape(c_dims("images"), c_dims("kernels"), self.border_mode)
         return c_frame(
             sub, {"images": images, "kernels": kernels}, out, 4, "dims",
-            declarations=f"""
-    npy_intp *i = PyArray_DIMS(images), *k = PyArray_DIMS(kernels);
-    npy_intp dims[4] = {{i[0], k[0], i[2] {grow.format(2)}, i[3] {grow.format(3)}}};""",
+            declarations=f"npy_intp dims[4] = {{{', '.join(dims)}}};",
             check=f"""
-    if (i[1] != k[1]) {{
+    if (PyArray_DIMS(images)[1] != PyArray_DIMS(kernels)[1]) {{
         PyErr_Format(PyExc_ValueError, "conv2d: input of shape {C_SHAPE} has %ld channels "
                      "but filters of shape {C_SHAPE} expect %ld", {c_shape("images")},
-                     (long)i[1], {c_shape("kernels")}, (long)k[1]);
+                     (long)PyArray_DIMS(images)[1], {c_shape("kernels")},
+                     (long)PyArray_DIMS(kernels)[1]);
         ok = 0;
     }} else if (dims[2] < 1 || dims[3] < 1) {{
         PyErr_Format(PyExc_ValueError, "conv2d: filters of shape {C_SHAPE} are larger "
@@ -309,17 +191,14 @@ class Corr2d(Corr2dOp):
             call=c_corr2d(self, node, name, "FORWARD", "images", "kernels", out))
 
     def infer_shape(self, fgraph, node, shapes):
-        (b, _, h, w), (k, _, kh, kw) = shapes
-        if self.padding == "full":
-            return [(b, k, h + kh - 1, w + kw - 1)]
-        return [(b, k, h - kh + 1, w - kw + 1)]
+        return [conv_output_shape(*shapes, self.border_mode)]
 
     def pullback(self, inputs, outputs, cotangents):
         images, kernels = inputs
         grad_out = cotangents[0]
         return [
-            Corr2dGradInputs(self.padding)(kernels, grad_out, images.shape[-2:]),
-            Corr2dGradWeights(self.padding)(images, grad_out, kernels.shape),
+            Corr2dGradInputs(self.border_mode)(kernels, grad_out, images.shape[-2:]),
+            Corr2dGradWeights(self.border_mode)(images, grad_out, kernels.shape),
         ]
 
 
@@ -336,7 +215,7 @@ class Corr2dGradWeights(Corr2dOp):
     def perform(self, node, inputs, outputs):
         images, grad_out, kernel_shape = inputs
         kernel_shape = tuple(int(s) for s in kernel_shape)
-        patches, _ = im2col(images, kernel_shape[2:], padding_for(self.padding, kernel_shape[2:]))
+        patches = im2col(padded(images, self.border_mode, kernel_shape[2:]), kernel_shape[2:])
         grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(kernel_shape[0], -1)
         outputs[0][0] = matmul(grad_2d, patches.T).reshape(kernel_shape)
 
@@ -372,7 +251,7 @@ class Corr2dGradInputs(Corr2dOp):
         kernels, grad_out, image_shape = inputs
         n_kernels, channels, kh, kw = kernels.shape
         batch, _, rows, cols = grad_out.shape
-        pad = padding_for(self.padding, (kh, kw))
+        pad = [conv_padding(self.border_mode, k) for k in (kh, kw)]
         grad_2d = grad_out.transpose(1, 0, 2, 3).reshape(n_kernels, -1)
         grad_cols = matmul(np.ascontiguousarray(kernels.reshape(n_kernels, -1).T), grad_2d
                            ).reshape(channels, kh, kw, batch, rows, cols)
@@ -405,10 +284,6 @@ class Corr2dGradInputs(Corr2dOp):
 
 # --- max pooling -------------------------------------------------------------------
 
-def pooled_size(size, window, ignore_border):
-    return size // window if ignore_border else -(-size // window)
-
-
 def window_offsets(ws, in_shape, out_shape):
     """For each position (u, v) inside a window: the input rows/cols it reads and
     how many output rows/cols have such an element (fewer at a partial edge)."""
@@ -423,13 +298,12 @@ def window_offsets(ws, in_shape, out_shape):
 
 def c_pool_dims(op, x):
     """C declaring height, width, planes, oh, ow and the output dims of a pool of x."""
-    def pooled(size, w):
-        return f"{size} / {w}" if op.ignore_border else f"({size} + {w} - 1) / {w}"
+    oh, ow = pool_output_shape((CExpr("height"), CExpr("width")), op.ws, op.ignore_border)
     return f"""
     int nd = PyArray_NDIM({x});
     npy_intp height = PyArray_DIMS({x})[nd - 2], width = PyArray_DIMS({x})[nd - 1];
     npy_intp planes = 1, dims[NPY_MAXDIMS];
-    npy_intp oh = {pooled("height", op.ws[0])}, ow = {pooled("width", op.ws[1])};
+    npy_intp oh = {oh}, ow = {ow};
     for (int d = 0; d < nd - 2; d++) {{
         planes *= PyArray_DIMS({x})[d];
         dims[d] = PyArray_DIMS({x})[d];
@@ -442,7 +316,7 @@ class PoolOp(CKernel):
     """What max pooling and its gradient share: the window, the border rule, max_pool.c
     (with the window size as compile-time constants)."""
     __props__ = ("ws", "ignore_border")
-    c_source = "max_pool.c"
+    c_sources = ("max_pool.c",)
 
     def __init__(self, ws=(2, 2), ignore_border=False):
         if len(ws) != 2 or min(ws) < 1:
@@ -463,14 +337,11 @@ class MaxPool(PoolOp):
         out = T.tensor(dtype=x.dtype, shape=x.type.shape[:-2] + (None, None))
         return Apply(self, [x], [out])
 
-    def out_shape(self, in_shape):
-        return tuple(pooled_size(s, w, self.ignore_border) for s, w in zip(in_shape, self.ws))
-
     def perform(self, node, inputs, outputs):
         (x,) = inputs
-        out_shape = self.out_shape(x.shape[-2:])
-        out = np.full(x.shape[:-2] + out_shape, -np.inf, dtype=x.dtype)
-        for rows, cols, n_rows, n_cols in window_offsets(self.ws, x.shape[-2:], out_shape):
+        out = np.full(pool_output_shape(x.shape, self.ws, self.ignore_border), -np.inf,
+                      dtype=x.dtype)
+        for rows, cols, n_rows, n_cols in window_offsets(self.ws, x.shape[-2:], out.shape[-2:]):
             region = out[..., :n_rows, :n_cols]
             np.maximum(region, x[..., rows, cols], out=region)
         outputs[0][0] = out
@@ -483,11 +354,7 @@ class MaxPool(PoolOp):
                             "planes, height, width, oh, ow)")
 
     def infer_shape(self, fgraph, node, shapes):
-        (shape,) = shapes
-        out = []
-        for size, w in zip(shape[-2:], self.ws):
-            out.append(size // w if self.ignore_border else (size + w - 1) // w)
-        return [tuple(shape[:-2]) + tuple(out)]
+        return [pool_output_shape(shapes[0], self.ws, self.ignore_border)]
 
     def pullback(self, inputs, outputs, cotangents):
         (x,), (out,), (grad_out,) = inputs, outputs, cotangents

@@ -24,26 +24,29 @@ from pytensor.tensor.basic import MakeVector
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.shape import Shape_i
 
-from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad, padding_for
+from toolkit.ops import (Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad,
+                         conv_output_shape, conv_padding, pool_output_shape)
+
+
+def pad_images(images, border_mode, kernel_shape):
+    import jax.numpy as jnp
+    pad = [conv_padding(border_mode, k) for k in kernel_shape]
+    return jnp.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
 def jax_corr2d(op, **kwargs):
-    import jax.numpy as jnp
     from jax import lax
 
     def corr2d(images, kernels):
-        (kh, kw), channels = kernels.shape[2:], images.shape[1]
-        pad = padding_for(op.padding, (kh, kw))
-        padded = jnp.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-        if channels == 1:
-            # XLA's CPU convolution is slow with a single input channel (the first layer);
-            # a sum of kh * kw shifted, scaled copies of the image is about 5x faster.
-            rows, cols = padded.shape[2] - kh + 1, padded.shape[3] - kw + 1
-            out = sum(kernels[None, :, 0, u, v, None, None] * padded[:, :, u:u + rows, v:v + cols]
-                      for u in range(kh) for v in range(kw))
-        else:
-            out = lax.conv_general_dilated(padded, kernels, (1, 1), "VALID")
-        return out
+        kh, kw = kernels.shape[2:]
+        padded = pad_images(images, op.border_mode, (kh, kw))
+        if images.shape[1] == 1:
+            # XLA's CPU convolution is slow with a single input channel (the first
+            # layer); a sum of kh * kw shifted, scaled copies of the image is faster.
+            _, _, rows, cols = conv_output_shape(images.shape, kernels.shape, op.border_mode)
+            return sum(kernels[None, :, 0, u, v, None, None] * padded[:, :, u:u + rows, v:v + cols]
+                       for u in range(kh) for v in range(kw))
+        return lax.conv_general_dilated(padded, kernels, (1, 1), "VALID")
     return corr2d
 
 
@@ -52,8 +55,7 @@ def jax_corr2d_grad_weights(op, **kwargs):
 
     def grad_weights(images, grad_out, kernel_shape):
         (n_kernels, channels, kh, kw), (rows, cols) = kernel_shape, grad_out.shape[2:]
-        pad = padding_for(op.padding, (kh, kw))
-        padded = jnp.pad(images, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        padded = pad_images(images, op.border_mode, (kh, kw))
         # one product per kernel position (u, v), summed over images and output pixels:
         # XLA unrolls patches slowly on a CPU, so there are none here
         per_position = [jnp.einsum("bkij,bcij->kc", grad_out, padded[:, :, u:u + rows, v:v + cols])
@@ -69,8 +71,7 @@ def jax_corr2d_grad_inputs(op, **kwargs):
         # The transpose of a stride-1 correlation padded by p is a correlation of the
         # gradient with the flipped kernels, channels swapped, padded by k - 1 - p.
         kernel_shape = kernels.shape[2:]
-        pad = [(k - 1 - p, k - 1 - p)
-               for k, p in zip(kernel_shape, padding_for(op.padding, kernel_shape))]
+        pad = [(k - 1 - conv_padding(op.border_mode, k),) * 2 for k in kernel_shape]
         flipped = kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         return lax.conv_general_dilated(grad_out, flipped, (1, 1), pad)
     return grad_inputs
@@ -79,8 +80,9 @@ def jax_corr2d_grad_inputs(op, **kwargs):
 def pool_padding(op, shape):
     """Bottom/right padding that keeps a partial edge window unless ignore_border."""
     if op.ignore_border:
-        return [(0, 0)] * 2
-    return [(0, -size % window) for size, window in zip(shape[-2:], op.ws)]
+        return [(0, 0)] * 2  # reduce_window drops the partial window itself
+    pooled = pool_output_shape(shape, op.ws, op.ignore_border)[-2:]
+    return [(0, n * window - size) for n, window, size in zip(pooled, op.ws, shape[-2:])]
 
 
 def jax_max_pool(op, **kwargs):

@@ -12,22 +12,9 @@ import re
 from pathlib import Path
 
 from toolkit.files import read_jsonl, write_atomic
+from toolkit.runs import MODELS, ROOT, RUNS
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
-
-# model name -> (script, the talk's test accuracy in %)
-MODELS = {
-    "logistic": ("2_logistic_regression.py", 92.5),
-    "net": ("3_net.py", 98.4),
-    "modern": ("4_modern_net.py", 99.0),
-    "cnn": ("5_convolutional_net.py", 99.5),
-}
-
-# Full runs in results/ beside the slides' recipes: log name -> (model, what differs).
-VARIANTS = {
-    "net_lr0.5": ("net", "`--lr 0.5`"),
-}
 
 
 def median(values):
@@ -49,15 +36,16 @@ def results_table(results=RESULTS):
     results = Path(results)
     rows = ["| script | recipe | epochs run | test accuracy | the talk "
             "| seconds per epoch (train, median) | backend |", "|---|---|---|---|---|---|---|"]
-    for name, (script, talk) in MODELS.items():
-        path = results / f"{name}.jsonl"
-        if path.exists():
-            rows.append(run_row(script, "the slide's", read_jsonl(path), talk))
-        else:
-            rows.append(f"| `{script}` | the slide's | not run yet | | {talk} % | | |")
-        for variant, (model, recipe) in VARIANTS.items():
-            if model == name and (results / f"{variant}.jsonl").exists():
-                rows.append(run_row(script, recipe, read_jsonl(results / f"{variant}.jsonl"), talk))
+    for name, model in MODELS.items():
+        script, talk = model.script, model.talk
+        for run_name, run in RUNS.items():
+            path = results / f"{run_name}.jsonl"
+            if run.model != name:
+                continue
+            if path.exists():
+                rows.append(run_row(script, run.recipe, read_jsonl(path), talk))
+            elif not run.extra:
+                rows.append(f"| `{script}` | {run.recipe} | not run yet | | {talk} % | | |")
         if (results / "gpu" / f"{name}.jsonl").exists():
             rows.append(run_row(script, "the slide's, on a GPU", read_jsonl(
                 results / "gpu" / f"{name}.jsonl"), talk))
@@ -117,7 +105,7 @@ def backend_table(path=RESULTS / "backends.json"):
         first = " / ".join(f"{runs[m]['first_epoch_seconds']:.1f}" for m in modes if m in runs)
         accuracy = " / ".join(f"{runs[m]['test_accuracy']:.4f}" for m in modes if m in runs)
         epochs = runs[fastest]["epochs"]
-        rows.append(f"| `{MODELS[model][0]}` ({epochs} epochs) | " + " | ".join(times) +
+        rows.append(f"| `{MODELS[model].script}` ({epochs} epochs) | " + " | ".join(times) +
                     f" | {fastest} | {first} | {accuracy} |")
     versions = ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())
     rows.append("")
@@ -144,7 +132,8 @@ def gpu_table(folder=RESULTS / "gpu"):
     rows = ["| model | ours, median s/epoch over the run (`--device gpu`) | peak GPU memory "
             "| PyTorch eager s/epoch | ratio (ours / PyTorch) | test accuracy after the run |",
             "|---|---|---|---|---|---|"]
-    for name, (script, talk) in MODELS.items():
+    for name, model in MODELS.items():
+        script, talk = model.script, model.talk
         path = folder / f"{name}.jsonl"
         if not path.exists():
             continue

@@ -14,10 +14,7 @@ import sys
 
 from toolkit import report
 from toolkit.files import write_json
-
-# run name -> (model, extra arguments): the slides' recipes and the variants in report.py
-RUNS = {name: (name, []) for name in report.MODELS}
-RUNS["net_lr0.5"] = ("net", ["--lr", "0.5"])
+from toolkit.runs import MODELS, ROOT, RUNS
 
 
 def main(argv=None):
@@ -29,18 +26,18 @@ def main(argv=None):
     results = report.RESULTS
     results.mkdir(exist_ok=True)
     write_json(results / "machine.json", {"machine": report.machine_description()})
-    for name, (model, extra) in RUNS.items():
+    for name, run in RUNS.items():
         if args.only and name not in args.only:
             continue
-        script = report.MODELS[model][0]
-        print(f"== {' '.join([script, *extra])}, {args.epochs} epochs", flush=True)
-        subprocess.run([sys.executable, script, "--epochs", str(args.epochs), *extra,
+        script = MODELS[run.model].script
+        print(f"== {' '.join([script, *run.extra])}, {args.epochs} epochs", flush=True)
+        subprocess.run([sys.executable, script, "--epochs", str(args.epochs), *run.extra,
                         "--log", str(results / f"{name}.jsonl"),
-                        "--save", str(results / f"{name}.npz")], cwd=report.ROOT, check=True)
+                        "--save", str(results / f"{name}.npz")], cwd=ROOT, check=True)
     if not args.only or "knn" in args.only:
         print("== knn_baseline.py", flush=True)
         subprocess.run([sys.executable, "knn_baseline.py", "--log", str(results / "knn.json")],
-                       cwd=report.ROOT, check=True)
+                       cwd=ROOT, check=True)
     report.update_readme()
 
 

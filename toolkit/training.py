@@ -1,17 +1,19 @@
 """What the talk's training loop leaves implicit: the command line, the minibatch
 ranges, and a report of each epoch (timed, printed, logged, saved).
 
-The model, the cost, the updates and the loop itself stay in each script, as on
-the slides:
+The model, the cost, the updates, the seed and the loop itself stay in each
+script, as on the slides:
 
     args = training.parse_args(epochs=100, lr=0.05, mode="C")
+    np.random.seed(args.seed)
     ...
-    report = training.Report(args, params={"w": w})
+    report = training.Report(args, params)
     for i in range(args.epochs):
-        for start, end in report.minibatches(len(trX)):
+        report.start_epoch()
+        for start, end in training.minibatches(len(trX), args.batch_size):
             batch_cost = train(trX[start:end], trY[start:end])
-            report.cost(batch_cost, end - start)
-        report.epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+            report.add_cost(batch_cost, end - start)
+        report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
 
 In a Jupyter kernel (or VS Code's, or PyCharm's cells) the command line is not
 read: the defaults in the parse_args call hold, and errors raise as exceptions.
@@ -65,11 +67,14 @@ def check_output_folders(parser, *paths):
 
 
 def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None):
-    """The command line every MNIST script shares. The defaults are the talk's recipe
-    and the backend that trains that script fastest on a CPU (README, "Backends").
+    """The command line every MNIST script shares: parsed, checked, and the backend
+    chosen. The defaults are the talk's recipe and the backend that trains that
+    script fastest on a CPU (README, "Backends").
 
     Returns argparse's namespace, with .mode a PyTensor Mode for pytensor.function
     and .mode_name its name. In a notebook the defaults are used as they are.
+    A bad argument, a data folder without MNIST or a backend that cannot run here
+    ends a terminal run with one line (argparse's exit 2) and raises in a notebook.
     """
     parser = OneLineParser(description=sys.modules["__main__"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,31 +101,27 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
     notebook = in_notebook()
     args = parser.parse_args([] if notebook and argv is None else argv)
     check_output_folders(parser, args.save, args.log)
+    from load import MNISTError, check
     try:
         args.mode_name = backends.choose(args.mode, args.device, default=mode)
         args.mode = backends.compile_mode(args.mode_name, args.device)
-    except backends.BackendError as e:
+        check(args.ntrain, args.ntest, args.data_dir)
+    except (MNISTError, backends.BackendError) as e:
         if notebook:
             raise
         parser.error(str(e))
-    if not notebook:
-        sys.excepthook = one_line_errors
-    np.random.seed(args.seed)  # after compile_mode: importing a backend may draw numbers
     return args
 
 
-def one_line_errors(kind, error, traceback):
-    """From a terminal, a bad data folder or backend is one line, not a traceback."""
-    from load import MNISTError
-    if isinstance(error, MNISTError | backends.BackendError):
-        print(f"error: {error}", file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, error, traceback)
-
-
-def minibatches(n, batch_size):
-    """(start, end) pairs covering all n examples, the last batch possibly smaller."""
-    return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+def minibatches(n, batch_size, progress=False):
+    """(start, end) pairs covering all n examples, the last batch possibly smaller.
+    With progress, a progress bar shows them where someone is watching (a terminal
+    or a notebook)."""
+    batches = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if not progress or not (in_notebook() or sys.stderr.isatty()):
+        return batches
+    from tqdm.auto import tqdm
+    return tqdm(batches, leave=False, unit="batch")
 
 
 def predict_in_batches(predict, X, batch_size=1000):
@@ -130,36 +131,40 @@ def predict_in_batches(predict, X, batch_size=1000):
 
 
 class Report:
-    """Times, prints, logs (--log) and saves (--save) each epoch of the loop."""
+    """Times, prints, logs (--log) and saves (--save) each epoch of the loop.
+
+    An epoch is start_epoch(), one add_cost() per minibatch, then end_epoch() with
+    the test accuracy. The training time runs from start_epoch to the last
+    add_cost; the evaluation time from there to end_epoch."""
 
     def __init__(self, args, params):
         self.args, self.params = args, params
         self.records = []
         self.device = backends.device_name(args.mode_name)
+        self.started = None
 
-    def minibatches(self, n):
-        """The epoch's minibatches, with a progress bar where someone is watching."""
-        from tqdm.auto import tqdm
-        self.started, self.total_cost, self.seen = time.perf_counter(), 0.0, 0
-        batches = minibatches(n, self.args.batch_size)
-        watching = in_notebook() or sys.stderr.isatty()
-        yield from tqdm(batches, desc=f"epoch {len(self.records) + 1}", leave=False,
-                        disable=not watching, unit="batch")
-        self.trained = time.perf_counter()
+    def start_epoch(self):
+        self.started = self.last_cost = time.perf_counter()
+        self.total_cost, self.seen = 0.0, 0
 
-    def cost(self, cost, n):
-        self.total_cost += float(cost) * n
+    def add_cost(self, batch_cost, n):
+        """Add a minibatch's mean cost over its n examples to the epoch's."""
+        self.total_cost += float(batch_cost) * n  # float(): JAX's result is ready now
         self.seen += n
+        self.last_cost = time.perf_counter()
 
-    def epoch(self, test_accuracy):
-        """End the epoch: print one line, rewrite --log, save --save."""
+    def end_epoch(self, test_accuracy):
+        """End the epoch: print one line, rewrite --log, save --save; the record."""
+        if self.started is None:
+            raise RuntimeError("end_epoch() without start_epoch()")
         test_accuracy = float(test_accuracy)  # JAX computes it only when asked for it
         now = time.perf_counter()
         record = {"epoch": len(self.records) + 1, "test_accuracy": test_accuracy,
                   "train_cost": self.total_cost / max(self.seen, 1),
-                  "train_seconds": self.trained - self.started,
-                  "eval_seconds": now - self.trained,
+                  "train_seconds": self.last_cost - self.started,
+                  "eval_seconds": now - self.last_cost,
                   "mode": self.args.mode_name, "device": self.device}
+        self.started = None
         peak = backends.peak_gpu_memory_mb(self.args.mode_name)
         if peak is not None:
             record["peak_gpu_memory_mb"] = peak

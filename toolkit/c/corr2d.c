@@ -1,26 +1,21 @@
 /* The C kernels behind toolkit/ops.py's conv2d, in the manner of Theano's CorrMM:
  * the patches of a chunk of images are unrolled in C ("im2col"), one BLAS gemm per
- * chunk multiplies them with the kernels, and the input gradient is scattered back
- * in C ("col2im"). The BLAS is the OpenBLAS that PyTensor's C code links
- * (toolkit/blas.py), with its own threads.
+ * chunk multiplies them with the weights, and the input gradient is scattered back
+ * in C ("col2im").
  *
- * ops.py compiles this file once per node: `real` is npy_float32 or npy_float64,
- * `gemm_` the matching Fortran BLAS routine, and FN(name) makes each function's
- * name unique to the node. Arrays are C-contiguous: images (batch, channels, rows,
- * cols), kernels (n_kernels, channels, k_rows, k_cols), and these are correlations
- * (ops.py flips the kernel for Theano's convolution).
+ * Theano's names for the three arrays: `bottom` the images (batch, channels,
+ * height, width), `weights` the kernels (n_kernels, channels, kh, kw), `top` the
+ * correlation (batch, n_kernels, oh, ow). Each direction reads two of them and
+ * writes the third: FORWARD writes top, GRAD_WEIGHTS writes weights (from bottom
+ * and the gradient in top), GRAD_INPUTS writes bottom (from weights and the
+ * gradient in top). These are correlations: ops.py flips the kernel for Theano's
+ * convolution.
+ *
+ * toolkit/ckernel.py compiles this file once per node, after gemm.c: `real` is
+ * npy_float32 or npy_float64, FN(name) makes each function's name unique to the
+ * node, and ops.py defines FORWARD, GRAD_WEIGHTS, GRAD_INPUTS and
+ * CONV_TARGET_COLUMNS. Arrays are C-contiguous.
  */
-
-/* Row-major C (M x N) = op(A) (M x K) . op(B) (K x N) + beta C, with a column-major
- * BLAS: a row-major matrix is its column-major transpose, so swap the operands. */
-static void FN(gemm_rm)(char trans_a, char trans_b, int M, int N, int K,
-                        const real *A, int lda, const real *B, int ldb,
-                        real beta, real *C, int ldc)
-{
-    real one = 1;
-    gemm_(&trans_b, &trans_a, &N, &M, &K, &one, (real *)B, &ldb, (real *)A, &lda,
-          &beta, C, &ldc);
-}
 
 /* How many images share one gemm: enough output pixels for the BLAS to run well,
  * few enough that the unrolled patches stay in the core's cache, and as many
@@ -113,57 +108,59 @@ static void FN(regroup)(real *by_image, real *by_kernel, int nb, int n_kernels,
         }
 }
 
-/* One chunk of nb images of one pass; col and grouped are the thread's buffers. */
-static void FN(corr2d_chunk)(int pass, real *image, real *kernels, real *output, int nb,
+/* One chunk of nb images in one direction; col and grouped are the thread's buffers.
+ * Here bottom and top point at the chunk's first image, weights at the thread's sum
+ * for GRAD_WEIGHTS. */
+static void FN(corr2d_chunk)(int direction, real *bottom, real *weights, real *top, int nb,
                              int channels, int height, int width, int n_kernels, int kh,
-                             int kw, int pad_r, int pad_c, real *col, real *grouped)
+                             int kw, int pad_r, int pad_c, int oh, int ow,
+                             real *col, real *grouped)
 {
-    const int oh = height + 2 * pad_r - kh + 1, ow = width + 2 * pad_c - kw + 1;
     const int pixels = oh * ow, patch = channels * kh * kw, columns = nb * pixels;
-    /* one image: its (n_kernels, oh*ow) output block is already the gemm's layout */
-    real *by_kernel = nb == 1 ? output : grouped;
-    if (pass == FORWARD) {            /* out = kernels . patches */
-        FN(im2col)(image, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
-        FN(gemm_rm)('N', 'N', n_kernels, columns, patch, kernels, patch, col, columns,
+    /* one image: its (n_kernels, oh*ow) block of top is already the gemm's layout */
+    real *by_kernel = nb == 1 ? top : grouped;
+    if (direction == FORWARD) {              /* top = weights . patches */
+        FN(im2col)(bottom, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
+        FN(gemm_rm)('N', 'N', n_kernels, columns, patch, 1, weights, patch, col, columns,
                     0, by_kernel, columns);
-        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 1);
-    } else if (pass == GRAD_WEIGHTS) { /* d kernels += d out . patches^T */
-        FN(im2col)(image, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
-        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 0);
-        FN(gemm_rm)('N', 'T', n_kernels, patch, columns, by_kernel, columns, col, columns,
-                    1, kernels, patch);
-    } else {                           /* d patches = kernels^T . d out, scattered */
-        if (nb > 1) FN(regroup)(output, grouped, nb, n_kernels, pixels, 0);
-        FN(gemm_rm)('T', 'N', patch, columns, n_kernels, kernels, patch, by_kernel, columns,
+        if (nb > 1) FN(regroup)(top, grouped, nb, n_kernels, pixels, 1);
+    } else if (direction == GRAD_WEIGHTS) {  /* weights += d top . patches^T */
+        FN(im2col)(bottom, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, col);
+        if (nb > 1) FN(regroup)(top, grouped, nb, n_kernels, pixels, 0);
+        FN(gemm_rm)('N', 'T', n_kernels, patch, columns, 1, by_kernel, columns, col, columns,
+                    1, weights, patch);
+    } else {                                 /* bottom = weights^T . d top, scattered */
+        if (nb > 1) FN(regroup)(top, grouped, nb, n_kernels, pixels, 0);
+        FN(gemm_rm)('T', 'N', patch, columns, n_kernels, 1, weights, patch, by_kernel, columns,
                     0, col, columns);
-        FN(col2im)(col, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, image);
+        FN(col2im)(col, nb, channels, height, width, kh, kw, pad_r, pad_c, oh, ow, bottom);
     }
 }
 
-/* One of the three passes (FORWARD, GRAD_WEIGHTS, GRAD_INPUTS) over the batch: reads
- * two of images, kernels and outputs and writes the third. The chunks of the batch
+/* One direction (FORWARD, GRAD_WEIGHTS or GRAD_INPUTS) over the batch: reads two of
+ * bottom, weights and top and writes the third (see the top of this file). oh and ow
+ * are top's size, computed by ops.py's conv_output_shape. The chunks of the batch
  * are shared among the cores (OpenMP), each running a one-thread BLAS on its own
  * buffers; the weight gradient is summed per thread, then over threads in order, so
  * the result does not depend on timing. Returns 0, or -1 with a Python error set. */
-static int FN(corr2d)(int pass, real *images, real *kernels, real *outputs,
+static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
                       int batch, int channels, int height, int width,
-                      int n_kernels, int kh, int kw, int pad_r, int pad_c)
+                      int n_kernels, int kh, int kw, int pad_r, int pad_c, int oh, int ow)
 {
-    const int oh = height + 2 * pad_r - kh + 1, ow = width + 2 * pad_c - kw + 1;
     const int pixels = oh * ow, patch = channels * kh * kw;
-    const size_t kernel_size = (size_t)n_kernels * patch;
-    if (pass == GRAD_WEIGHTS) memset(kernels, 0, kernel_size * sizeof(real));
+    const size_t weights_size = (size_t)n_kernels * patch;
+    if (direction == GRAD_WEIGHTS) memset(weights, 0, weights_size * sizeof(real));
     if (batch == 0 || pixels == 0) {
-        if (pass == GRAD_INPUTS)
-            memset(images, 0, (size_t)batch * channels * height * width * sizeof(real));
+        if (direction == GRAD_INPUTS)
+            memset(bottom, 0, (size_t)batch * channels * height * width * sizeof(real));
         return 0;
     }
     const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
     const int n_chunks = (batch + nb_max - 1) / nb_max;
     const int threads = parallel_threads(n_chunks);
     real *sums = NULL;
-    if (pass == GRAD_WEIGHTS && threads > 1) {
-        sums = (real *)calloc(kernel_size * threads, sizeof(real));
+    if (direction == GRAD_WEIGHTS && threads > 1) {
+        sums = (real *)calloc(weights_size * threads, sizeof(real));
         if (sums == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -176,16 +173,17 @@ static int FN(corr2d)(int pass, real *images, real *kernels, real *outputs,
         real *col = (real *)malloc((size_t)patch * nb_max * pixels * sizeof(real));
         real *grouped = nb_max > 1 ?
             (real *)malloc((size_t)n_kernels * nb_max * pixels * sizeof(real)) : NULL;
-        real *sum = sums != NULL ? sums + kernel_size * thread_number() : kernels;
+        real *sum = sums != NULL ? sums + weights_size * thread_number() : weights;
         int ok = col != NULL && (nb_max == 1 || grouped != NULL);
         #pragma omp for schedule(static)
         for (int chunk = 0; chunk < n_chunks; chunk++) {
             const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
             if (ok)
-                FN(corr2d_chunk)(pass, images + (npy_intp)b0 * channels * height * width,
-                                 pass == GRAD_WEIGHTS ? sum : kernels,
-                                 outputs + (npy_intp)b0 * n_kernels * pixels, nb, channels,
-                                 height, width, n_kernels, kh, kw, pad_r, pad_c, col, grouped);
+                FN(corr2d_chunk)(direction, bottom + (npy_intp)b0 * channels * height * width,
+                                 direction == GRAD_WEIGHTS ? sum : weights,
+                                 top + (npy_intp)b0 * n_kernels * pixels, nb, channels,
+                                 height, width, n_kernels, kh, kw, pad_r, pad_c, oh, ow,
+                                 col, grouped);
         }
         if (!ok) {
             #pragma omp atomic write
@@ -197,7 +195,7 @@ static int FN(corr2d)(int pass, real *images, real *kernels, real *outputs,
     blas_restore_threads(blas_threads);
     if (sums != NULL) {
         for (int t = 0; t < threads; t++)
-            for (size_t i = 0; i < kernel_size; i++) kernels[i] += sums[t * kernel_size + i];
+            for (size_t i = 0; i < weights_size; i++) weights[i] += sums[t * weights_size + i];
         free(sums);
     }
     if (failed) {

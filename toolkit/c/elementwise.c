@@ -1,6 +1,6 @@
 /* The C kernels behind c_rewrites.py's Rectify and MaskWhereEqual: plain loops over
  * contiguous arrays, which the compiler vectorizes, shared among the cores (OpenMP)
- * when the arrays are large. `real` and FN are set by ops.py. */
+ * when the arrays are large. `real` and FN are set by toolkit/ckernel.py. */
 
 /* max(x, 0); NaN stays NaN, as in numpy.maximum. Returns 0. */
 static int FN(rectify)(const real *x, real *out, npy_intp size)

@@ -1,18 +1,17 @@
-/* The C kernel behind c_rewrites.py's ParallelDot: C = alpha A . B for row-major
- * float matrices, the rows or the columns of C (the longer side) shared among the
- * cores (OpenMP), each core calling the one-thread BLAS on its block. `real`, `gemm_` and FN are set by ops.py;
- * gemm_rm is the same row-major wrapper as in corr2d.c. */
-static void FN(gemm_rm)(char trans_a, char trans_b, int M, int N, int K, real alpha,
-                        const real *A, int lda, const real *B, int ldb, real *C, int ldc)
-{
-    real zero = 0;
-    gemm_(&trans_b, &trans_a, &N, &M, &K, &alpha, (real *)B, &ldb, (real *)A, &lda,
-          &zero, C, &ldc);
-}
+/* The C kernel behind c_rewrites.py's ParallelDot: C = alpha op(A) . op(B) for
+ * row-major float matrices, the rows or the columns of C (the longer side) shared
+ * among the cores (OpenMP), each core calling the one-thread BLAS on its block.
+ * Compiled once per node after gemm.c; `real` and FN are set by toolkit/ckernel.py. */
 
-static void FN(parallel_gemm)(char trans_a, char trans_b, int M, int N, int K, real alpha,
-                              const real *A, int lda, const real *B, int ldb, real *C)
+/* Returns 0. */
+static int FN(parallel_dot)(char trans_a, char trans_b, int M, int N, int K, real alpha,
+                            const real *A, int lda, const real *B, int ldb, real *C)
 {
+    if (M == 0 || N == 0) return 0;
+    if (K == 0) {  /* a sum of nothing */
+        memset(C, 0, (size_t)M * N * sizeof(real));
+        return 0;
+    }
     const int threads = parallel_threads((long)M * N / 16384);
     const int blas_threads = threads > 1 ? blas_single_thread() : 0;
     const int by_rows = M > N;  /* split the longer side: 10000 test images x 10 classes */
@@ -26,11 +25,12 @@ static void FN(parallel_gemm)(char trans_a, char trans_b, int M, int N, int K, r
         if (end > first && by_rows)
             FN(gemm_rm)(trans_a, trans_b, end - first, N, K, alpha,
                         A + (trans_a == 'N' ? (npy_intp)first * lda : first), lda, B, ldb,
-                        C + (npy_intp)first * N, N);
+                        0, C + (npy_intp)first * N, N);
         else if (end > first)
             FN(gemm_rm)(trans_a, trans_b, M, end - first, K, alpha, A, lda,
                         B + (trans_b == 'N' ? first : (npy_intp)first * ldb), ldb,
-                        C + first, N);
+                        0, C + first, N);
     }
     blas_restore_threads(blas_threads);
+    return 0;
 }

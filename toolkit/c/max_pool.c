@@ -1,15 +1,16 @@
 /* The C kernels behind toolkit/ops.py's max_pool_2d and its gradient.
  *
- * ops.py compiles this file once per node: `real` is npy_float32 or npy_float64,
- * FN(name) makes each function's name unique to the node, and WR, WC are the
- * node's window size, so that the compiler sees them as constants (a division or
- * a loop by a runtime window size costs twice the time). Arrays are C-contiguous,
- * `planes` images of (height, width) one after the other, shared among the cores
- * (OpenMP) when there are enough of them.
+ * toolkit/ckernel.py compiles this file once per node: `real` is npy_float32 or
+ * npy_float64, FN(name) makes each function's name unique to the node, and WR, WC
+ * (set by ops.py) are the node's window size, so that the compiler sees them as
+ * constants (a division or a loop by a runtime window size is slower). Arrays are
+ * C-contiguous, `planes` images of (height, width) one after the other, shared
+ * among the cores (OpenMP) when there are enough of them.
  */
 
-/* Max pooling of non-overlapping (WR, WC) windows; a partial window at the bottom
- * or right edge counts unless ignore_border (then oh, ow leave it out). Returns 0. */
+/* Max pooling of non-overlapping (WR, WC) windows into (oh, ow), the size computed by
+ * ops.py's pool_output_shape: a partial window at the bottom or right edge counts
+ * unless ignore_border (then oh, ow leave it out). Returns 0. */
 static int FN(max_pool)(const real *x, real *out, npy_intp planes, int height, int width,
                          int oh, int ow)
 {
