@@ -18,10 +18,13 @@ def test_multiply_prints_2_and_9():
 
 
 def test_first_scripts_import_no_plumbing():
-    """0 and 1 read as their slides: PyTensor and numpy, nothing of the project's."""
+    """0 and 1 read as their slides: PyTensor and numpy, and of the project's only the
+    check that the backend PYTENSOR_FLAGS names can run here."""
     for script in ("0_multiply.py", "1_linear_regression.py"):
-        imports = re.findall(r"^(?:from|import) (\S+)", (ROOT / script).read_text(), re.M)
-        assert set(imports) <= {"numpy", "pytensor"}, (script, imports)
+        text = (ROOT / script).read_text()
+        imports = re.findall(r"^(?:from|import) (\S+)", text, re.M)
+        assert set(imports) <= {"numpy", "pytensor", "toolkit.training"}, (script, imports)
+        assert "from toolkit.training import check_pytensor_flags\n" in text
 
 
 def test_linear_regression_recovers_the_slope():

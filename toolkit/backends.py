@@ -10,15 +10,26 @@ graph to several backends instead:
     NUMBA  PyTensor 3's default, compiled by Numba through LLVM.
     JAX    compiled by XLA, for the CPU or, with a CUDA build of jax, a GPU.
 
+A script's default is the fastest backend that works on this machine: its own
+choice (the `mode=` of its parse_args call) where that can run here, else C, JAX,
+NUMBA in that order. What C needs (a compiler, a BLAS, the kernels compiling) is
+checked once per machine (c_verdict, with toolchain.py). A fallback says why in
+one line; an explicit --mode that cannot run here is a one-line error.
+
 Nothing here acts on import; compile_mode() does what a mode needs, once.
 """
 import contextlib
+import functools
 import importlib.util
+import io
 import os
 import re
+import sys
 import warnings
+from dataclasses import asdict, dataclass, field
 
 MODES = ("C", "NUMBA", "JAX")
+FALLBACKS = ("C", "JAX", "NUMBA")  # fastest first, on a CPU (README, "Backends")
 DEVICES = ("cpu", "gpu")
 
 CUDA_JAX_INSTALL = 'pip install -r requirements.txt "jax[cuda12]>=0.10,<0.12" (or cuda13)'
@@ -43,12 +54,22 @@ class BackendError(RuntimeError):
     """A mode or device that cannot be used here; the message says what to do."""
 
 
+def has_module(name):
+    """Whether `name` can be imported here (a package hidden from import is missing)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def choose(mode=None, device="cpu", default="C"):
-    """The mode name for a --mode / --device pair.
+    """The mode name for a --mode / --device pair, and a note ('' or one line) to
+    show the user.
 
     --device gpu means JAX (the only backend here that runs on a GPU); asking for
-    it with --mode C or NUMBA is an error. --device cpu runs whichever --mode is
-    given, or the script's default, on the CPU.
+    it with --mode C or NUMBA is an error. --device cpu runs the --mode given, which
+    must be able to run here, or else the script's default if it can, or the
+    first of C, JAX, NUMBA that can, with a note saying why.
     """
     if device not in DEVICES:
         raise BackendError(f"--device must be cpu or gpu, got {device!r}")
@@ -56,14 +77,113 @@ def choose(mode=None, device="cpu", default="C"):
         if mode not in (None, "JAX"):
             raise BackendError(f"--mode {mode} runs on the CPU only; --device gpu uses "
                                f"--mode JAX (leave --mode out)")
-        return "JAX"
-    return mode or default
+        mode = "JAX"
+    if mode is not None:
+        why, remedy = missing(mode)
+        if why:
+            raise BackendError(f"--mode {mode} cannot run here: {why}; {remedy}")
+        return mode, one_core_note(mode)
+    why, remedy = missing(default)
+    if not why:
+        return default, one_core_note(default)
+    for other in [m for m in FALLBACKS if m != default]:
+        if not missing(other)[0]:
+            return other, f"{why}: using --mode {other}; {remedy}"
+    raise BackendError(f"no backend can run here: {why}; {remedy}")
+
+
+def missing(name):
+    """('', '') if mode `name` can run here, else (what is missing, what to do)."""
+    if name == "C":
+        verdict = c_verdict()
+        return ("", "") if verdict.ok else (verdict.reason, verdict.remedy)
+    if name == "JAX" and not has_module("jax"):
+        return "jax is not installed", "pip install -r requirements.txt for --mode JAX"
+    if name == "NUMBA" and not has_module("numba"):
+        return "numba is not installed", "pip install numba for --mode NUMBA"
+    return "", ""
+
+
+def one_core_note(name):
+    if name == "C" and not c_verdict().openmp_flags:
+        return ("the C++ compiler has no OpenMP: --mode C runs its kernels on one core; "
+                "a compiler with OpenMP (gcc, or libomp on a Mac) uses every core")
+    return ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether --mode C can run here; if not, why not and what to install."""
+    ok: bool
+    reason: str = ""          # what is missing, for a one-line message
+    remedy: str = ""          # what to install or do about it
+    blas_flags: str = ""      # PyTensor's blas__ldflags that linked
+    openmp_flags: tuple = field(default=())  # empty: the C kernels run on one core
+
+
+@functools.cache
+def c_verdict():
+    """Whether --mode C can run here (a Verdict), checked once per machine: the
+    compiler, the BLAS, OpenMP, then the project's kernels compiled and run."""
+    from toolkit import toolchain
+    if not toolchain.compiler():
+        return Verdict(False, "no C++ compiler found (PyTensor's cxx is empty)",
+                       toolchain.COMPILER_REMEDY)
+    answer = toolchain.cached("c", lambda: asdict(check_c()))
+    return Verdict(**{**answer, "openmp_flags": tuple(answer["openmp_flags"])})
+
+
+def check_c():
+    from toolkit import toolchain
+    ok, why = toolchain.try_program("int main(void) { return 0; }")
+    if not ok:
+        return Verdict(False, f"the C++ compiler {toolchain.compiler()} cannot build a test "
+                              f"program ({why})", toolchain.COMPILER_REMEDY)
+    blas_flags, why, remedy = toolchain.link_blas()
+    if blas_flags is None:
+        return Verdict(False, why, remedy)
+    why = check_kernels(blas_flags)
+    if why:
+        return Verdict(False, f"the project's C kernels do not build with "
+                              f"{toolchain.compiler()} ({why})",
+                       "--mode JAX and NUMBA need no compiler; please report it, with the "
+                       "compiler's version")
+    return Verdict(True, blas_flags=blas_flags, openmp_flags=toolchain.openmp_flags())
+
+
+def check_kernels(blas_flags):
+    """Compile the conv, pool, rectifier and matrix-product kernels through --mode C
+    and compare them with their numpy versions: '' or what went wrong."""
+    import numpy as np
+    import pytensor
+    from pytensor import tensor as T
+
+    from toolkit import toolchain
+    from toolkit.ops import conv2d, max_pool_2d
+    X, W, A = T.ftensor4(), T.ftensor4(), T.fmatrix()
+    outputs = [max_pool_2d(T.maximum(conv2d(X, W, border_mode="full"), 0.), (2, 2)),
+               T.dot(A, A)]
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype("float32")
+              for s in [(2, 1, 6, 6), (3, 1, 3, 3), (40, 40)]]
+    try:  # PyTensor prints where it left the C of a failed compile: not here
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            got = pytensor.function([X, W, A], outputs, mode=c_mode(blas_flags))(*values)
+            expected = pytensor.function([X, W, A], outputs, mode="FAST_COMPILE")(*values)
+    except Exception as e:  # a failed compile raises one of several kinds
+        return toolchain.first_line(e)
+    if not all(np.allclose(g, e, rtol=1e-4, atol=1e-4) for g, e in zip(got, expected)):
+        return "they built but computed wrong numbers"
+    return ""
 
 
 def compile_mode(name, device="cpu"):
     """The pytensor Mode behind a --mode name, set up for the device."""
     if name == "C":
-        return c_mode()
+        verdict = c_verdict()
+        if not verdict.ok:
+            raise BackendError(f"--mode C cannot run here: {verdict.reason}; {verdict.remedy}")
+        return c_mode(verdict.blas_flags)
     if name == "NUMBA":
         from pytensor.link.numba.linker import NumbaLinker
         return mode_with(quiet_linker(NumbaLinker, EXPECTED_WARNINGS["NUMBA"]), "numba")
@@ -77,13 +197,15 @@ def compile_mode(name, device="cpu"):
     raise BackendError(f"--mode must be one of {', '.join(MODES)}, got {name!r}")
 
 
-def c_mode():
+def c_mode(blas_flags):
+    """PyTensor's C backend linked to the BLAS of blas_flags, with the rewrites of
+    c_rewrites.py (registered once per process)."""
     from pytensor.compile import optdb
     from pytensor.compile.mode import Mode
     from pytensor.graph.rewriting.basic import dfs_rewriter
 
     from toolkit import blas, c_rewrites
-    blas.link_pytensor()
+    blas.link_pytensor(blas_flags)
     blas.one_thread()
     tags = [f"c_{name}" for name in C_REWRITES]
     for name, tag in zip(C_REWRITES, tags):
@@ -103,7 +225,7 @@ def mode_with(linker, tag):
 
 def setup_jax(device):
     """JAX on the chosen device, without taking most of a GPU's memory."""
-    if importlib.util.find_spec("jax") is None:
+    if not has_module("jax"):
         raise BackendError("--mode JAX needs the jax package: pip install -r requirements.txt, "
                            "or choose --mode C or NUMBA")
     # XLA takes 75 % of a GPU's memory at start by default; grow as needed instead,

@@ -18,18 +18,34 @@ ROUTINES = [prefix + name for prefix in "sdcz" for name in
              "symm", "syrk", "trmm", "trsm")]
 
 
-def openblas_flags():
-    """Compiler flags linking C code to scipy-openblas32, or '' without it."""
+def link_flags(lib_dir, library, rpath):
+    """The flags that link C code to the OpenBLAS called `library` (as -l takes it)
+    in lib_dir, with its routines renamed to the wheel's `scipy_` symbols. rpath:
+    whether the linker takes -Wl,-rpath (GNU ld and Apple's ld do; on Windows the
+    DLL is found by the folder scipy_openblas32 adds at import instead)."""
+    flags = [f"-L{lib_dir}", f"-l{library}"]
+    if rpath:
+        flags.append(f"-Wl,-rpath,{lib_dir}")
+    return flags + [f"-D{r}_=scipy_{r}_" for r in ROUTINES] + [
+        f"-Dopenblas_{f}_num_threads=scipy_openblas_{f}_num_threads" for f in ("get", "set")]
+
+
+def wheel():
+    """The scipy_openblas32 module, or None where it is not installed."""
     try:
         import scipy_openblas32
     except ImportError:
+        return None
+    return scipy_openblas32
+
+
+def openblas_flags(rpath=True):
+    """Flags linking C code to scipy-openblas32, as the wheel reports its folder and
+    library name, in one string (PyTensor's blas__ldflags); '' without the wheel."""
+    openblas = wheel()
+    if openblas is None:
         return ""
-    lib_dir = scipy_openblas32.get_lib_dir()
-    renames = " ".join([f"-D{r}_=scipy_{r}_" for r in ROUTINES] +
-                       [f"-Dopenblas_{f}_num_threads=scipy_openblas_{f}_num_threads"
-                        for f in ("get", "set")])
-    return (f"-L{lib_dir} -l{scipy_openblas32.get_library()} "
-            f"-Wl,-rpath,{lib_dir} {renames}")
+    return " ".join(link_flags(openblas.get_lib_dir(), openblas.get_library(), rpath))
 
 
 def user_configured_blas():
@@ -37,10 +53,11 @@ def user_configured_blas():
     return "blas__ldflags" in flags or "blas.ldflags" in flags
 
 
-def link_pytensor():
-    """Point PyTensor's C backend at scipy-openblas32, unless the user chose a BLAS."""
+def link_pytensor(flags=None):
+    """Point PyTensor's C backend at scipy-openblas32 (or the given flags), unless
+    the user chose a BLAS."""
     import pytensor
-    flags = openblas_flags()
+    flags = openblas_flags() if flags is None else flags
     if flags and not user_configured_blas():
         pytensor.config.blas__ldflags = flags
 
@@ -52,21 +69,17 @@ def one_thread():
     of c/). OpenBLAS's own threads would wait for work by spinning on the same
     cores, and the two pools slow each other down (README, "Speed").
     """
-    if "OPENBLAS_NUM_THREADS" in os.environ:
+    openblas = wheel()
+    if "OPENBLAS_NUM_THREADS" in os.environ or openblas is None:
         return
-    try:
-        import scipy_openblas32
-    except ImportError:
-        return
-    scipy_openblas32.dll.scipy_openblas_set_num_threads(1)
+    openblas.dll.scipy_openblas_set_num_threads(1)
 
 
 @functools.cache
 def cblas_gemm():
     """{dtype: cblas_?gemm} from scipy-openblas32 through ctypes; {} without it."""
-    try:
-        import scipy_openblas32
-    except ImportError:
+    scipy_openblas32 = wheel()
+    if scipy_openblas32 is None:
         return {}
     routines = {}
     for dtype, name, scalar in ((np.float32, "scipy_cblas_sgemm", ctypes.c_float),

@@ -12,21 +12,20 @@ import hashlib
 from pathlib import Path
 
 from pytensor import tensor as T
-from pytensor.link.c.op import OpenMPOp
+from pytensor.link.c.op import COp
 from pytensor.scalar import upcast
+
+from toolkit import toolchain
 
 C_DIR = Path(__file__).parent / "c"
 
 
-class CKernel(OpenMPOp):
+class CKernel(COp):
     """An Op whose C code is made of files in c/, compiled once per node for its dtype
     (float32 or float64; other dtypes run `perform`), linked to the BLAS that
-    PyTensor links, with OpenMP where the compiler has it (PyTensor checks, and
-    falls back to one core)."""
+    PyTensor links, with OpenMP where the compiler has it (toolchain.openmp_flags;
+    without, the kernels run on one core)."""
     c_sources = ()  # the files in c/ compiled for each node, in order
-
-    def __init__(self):
-        super().__init__(openmp=True)  # PyTensor's own default (config.openmp) is off
 
     def c_defines(self, node):
         """Macros the Op's C files read, besides real, gemm_ and FN."""
@@ -71,7 +70,7 @@ class CKernel(OpenMPOp):
 
     def c_compile_args(self, **kwargs):
         from pytensor.tensor.blas import ldflags
-        return super().c_compile_args(**kwargs) + ldflags(libs=False, flags=True) + ["-O3"]
+        return [*toolchain.openmp_flags(), *ldflags(libs=False, flags=True), "-O3"]
 
     def c_lib_dirs(self, **kwargs):
         from pytensor.tensor.blas import ldflags

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from toolkit import backends
+from toolkit import backends, toolchain
 from toolkit.files import write_atomic, write_jsonl
 
 
@@ -103,7 +103,9 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
     check_output_folders(parser, args.save, args.log)
     from load import MNISTError, check
     try:
-        args.mode_name = backends.choose(args.mode, args.device, default=mode)
+        args.mode_name, note = backends.choose(args.mode, args.device, default=mode)
+        if note:
+            print(f"note: {note}", file=sys.stderr, flush=True)
         args.mode = backends.compile_mode(args.mode_name, args.device)
         check(args.ntrain, args.ntest, args.data_dir)
     except (MNISTError, backends.BackendError) as e:
@@ -111,6 +113,35 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
             raise
         parser.error(str(e))
     return args
+
+
+def check_pytensor_flags():
+    """For scripts 0 and 1, whose backend comes from PYTENSOR_FLAGS as Theano's came
+    from THEANO_FLAGS: a mode that cannot run here ends the script with one line
+    (exit 2; raises in a notebook) instead of a traceback from deep inside PyTensor."""
+    import pytensor
+    from pytensor.compile.mode import get_mode
+    from pytensor.link.c.basic import CLinker, OpWiseCLinker
+    from pytensor.link.vm import VMLinker
+    linker = get_mode(pytensor.config.mode).linker
+    needs_c = isinstance(linker, CLinker | OpWiseCLinker) or (
+        isinstance(linker, VMLinker) and linker.use_cloop)
+    name = "C" if needs_c else type(linker).__name__.removesuffix("Linker").upper()
+    if needs_c:  # PyTensor's own C: a compiler is enough, the project's kernels are not used
+        why, remedy = ("", "") if toolchain.compiler() else (
+            "no C++ compiler found (PyTensor's cxx is empty)", toolchain.COMPILER_REMEDY)
+    elif name in backends.MODES:
+        why, remedy = backends.missing(name)
+    else:
+        return
+    if why:
+        others = " or ".join(f"mode={m}" for m in backends.MODES if m != name)
+        message = (f"PYTENSOR_FLAGS=mode={pytensor.config.mode} cannot run here: {why}; "
+                   f"{remedy}, or choose {others}")
+        if in_notebook():
+            raise backends.BackendError(message)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def minibatches(n, batch_size, progress=False):

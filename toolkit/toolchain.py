@@ -1,0 +1,200 @@
+"""Can --mode C run on this machine, and how is its C built?
+
+--mode C needs a C++ compiler (PyTensor's `cxx`), a BLAS that links (the
+scipy-openblas32 wheel, blas.py) and the project's kernels (c/) compiling with
+them; OpenMP is a bonus (without it the kernels run on one core). A slim Python
+container, Windows without MinGW or a Mac without the Command Line Tools have no
+compiler at all, and Apple's clang has no -fopenmp.
+
+This module finds each piece by compiling (and running) small programs;
+backends.c_verdict() puts them together and compiles the kernels themselves. A
+failed compile is slow, so answers are kept once per machine in PyTensor's
+compile folder (~/.pytensor), keyed by everything they depend on: the compiler
+and its version, the flags, the Python and PyTensor versions and the kernels' C.
+Nothing here runs on import.
+"""
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from toolkit import blas
+from toolkit.files import write_json
+
+HERE = Path(__file__).parent
+COMPILER_REMEDY = ("install g++ (Linux), the Xcode Command Line Tools (macOS) or conda's "
+                   "gxx (Windows) for --mode C")
+BLAS_REMEDY = "pip install scipy-openblas32 (it is in requirements.txt) for --mode C"
+BLAS_LINK_REMEDY = ("pip install --force-reinstall scipy-openblas32, or set PYTENSOR_FLAGS="
+                    "blas__ldflags to a BLAS that links, for --mode C")
+
+BLAS_TEST = r"""
+extern "C" void sgemm_(const char *, const char *, const int *, const int *, const int *,
+                       const float *, const float *, const int *, const float *, const int *,
+                       const float *, float *, const int *);
+int main(void) {
+    float a[4] = {1, 2, 3, 4}, b[4] = {0, 1, 1, 0}, c[4] = {0, 0, 0, 0};
+    const int n = 2;
+    const float one = 1, zero = 0;
+    sgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n);
+    return !(c[0] == 3 && c[1] == 4 && c[2] == 1 && c[3] == 2);
+}
+"""
+
+OPENMP_TEST = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return !(n >= 1 && omp_get_max_threads() >= 1);
+}
+"""
+
+
+def compiler():
+    import pytensor
+    return pytensor.config.cxx
+
+
+def first_line(text):
+    """The line of a compiler's or linker's output that says what went wrong."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    telling = [line for line in lines if "collect2" not in line and any(
+        word in line.lower() for word in ("error", "cannot find", "undefined", "not found"))]
+    return (telling or lines or ["no message"])[0][:200]
+
+
+def try_program(source, flags=(), run=True, library_path=None):
+    """Compile source (C++) with this machine's compiler and flags, and run it.
+    (True, '') or (False, the first line of what went wrong)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "check.cpp", Path(tmp) / "check"
+        src.write_text(source)
+        try:
+            built = subprocess.run([compiler(), str(src), "-o", str(exe), *flags],
+                                   capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return False, first_line(e)
+        if built.returncode != 0:
+            return False, first_line(built.stderr or built.stdout)
+        if not run:
+            return True, ""
+        env = dict(os.environ)
+        if library_path:  # where the linker took no -rpath
+            for name in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "PATH"):
+                env[name] = os.pathsep.join(filter(None, [library_path, env.get(name)]))
+        ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
+        if ran.returncode != 0:
+            return False, f"a test program built but failed to run ({first_line(ran.stderr)})"
+        return True, ""
+
+
+def openmp_candidates(system, libomp_prefixes=()):
+    """The flag sets that may turn OpenMP on, in the order to try them: -fopenmp
+    (gcc, MinGW's g++, LLVM's clang); on a Mac, Apple's clang takes it only through
+    the preprocessor, with a libomp from Homebrew or conda."""
+    candidates = [("-fopenmp",)]
+    if system == "Darwin":
+        candidates += [("-Xpreprocessor", "-fopenmp", f"-I{prefix}/include", f"-L{prefix}/lib",
+                        "-lomp") for prefix in libomp_prefixes]
+    return candidates
+
+
+def libomp_prefixes():
+    """Folders holding a libomp, where a Mac keeps one."""
+    candidates = ["/opt/homebrew/opt/libomp", "/usr/local/opt/libomp",
+                  os.environ.get("CONDA_PREFIX", "")]
+    return [p for p in candidates if p and (Path(p) / "include" / "omp.h").exists()]
+
+
+def blas_candidates(system):
+    """PyTensor blas__ldflags to try, in order: the user's own, else scipy-openblas32
+    with -Wl,-rpath where the platform's linker may take it, then without."""
+    import pytensor
+    if blas.user_configured_blas():
+        return [pytensor.config.blas__ldflags]
+    if blas.wheel() is None:
+        return []
+    if system == "Windows":
+        return [blas.openblas_flags(rpath=False)]
+    return [blas.openblas_flags(rpath=True), blas.openblas_flags(rpath=False)]
+
+
+def sources_digest():
+    """A hash of the kernels' C, of the Python that generates the rest of it, and of
+    the checks themselves."""
+    files = sorted((HERE / "c").iterdir()) + [HERE / name for name in (
+        "ckernel.py", "ops.py", "c_rewrites.py", "toolchain.py", "backends.py", "blas.py")]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def compiler_version():
+    try:
+        out = subprocess.run([compiler(), "--version"], capture_output=True, text=True,
+                             timeout=30)
+        return first_line(out.stdout or out.stderr)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"no version ({e})"
+
+
+def cache_path():
+    import pytensor
+    return Path(pytensor.config.compiledir) / "toolkit_toolchain.json"
+
+
+def cached(kind, compute):
+    """compute(), kept in cache_path() under a key of everything it depends on."""
+    import pytensor
+    key = hashlib.sha256(json.dumps([
+        kind, sys.version, platform.platform(), pytensor.__version__, compiler(),
+        compiler_version(), pytensor.config.gcc__cxxflags, blas.user_configured_blas(),
+        pytensor.config.blas__ldflags if blas.user_configured_blas() else "",
+        blas.openblas_flags(), sources_digest()]).encode()).hexdigest()
+    path = cache_path()
+    try:
+        answers = json.loads(path.read_text())
+    except (OSError, ValueError):
+        answers = {}
+    if key not in answers:
+        answers[key] = compute()
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, answers)
+    return answers[key]
+
+
+@functools.cache
+def openmp_flags():
+    """The flags that compile and run an OpenMP program here; () if none does."""
+    if not compiler():
+        return ()
+
+    def find():
+        for flags in openmp_candidates(platform.system(), libomp_prefixes()):
+            if try_program(OPENMP_TEST, flags)[0]:
+                return list(flags)
+        return []
+    return tuple(cached("openmp", find))
+
+
+def link_blas():
+    """The first of blas_candidates() that links and computes a product here:
+    (flags, '', '') or (None, why not, what to do)."""
+    candidates = blas_candidates(platform.system())
+    if not candidates:
+        return None, "no BLAS for PyTensor's C code (scipy-openblas32 is not installed)", \
+            BLAS_REMEDY
+    library_path = blas.wheel().get_lib_dir() if blas.wheel() is not None else None
+    why = ""
+    for flags in candidates:
+        ok, why = try_program(BLAS_TEST, flags.split(), library_path=library_path)
+        if ok:
+            return flags, "", ""
+    return None, f"the BLAS does not link ({why})", BLAS_LINK_REMEDY
