@@ -38,8 +38,7 @@ class CKernel(COp):
         return dtype
 
     def c_support_code(self, **kwargs):
-        from pytensor.tensor.blas_headers import blas_header_text
-        return blas_header_text() + (C_DIR / "ckernel.h").read_text()
+        return blas_headers().blas_header_text() + (C_DIR / "ckernel.h").read_text()
 
     def c_support_code_apply(self, node, name):
         dtype = self.c_dtype(node)
@@ -52,7 +51,6 @@ class CKernel(COp):
     def c_code_cache_version_apply(self, node):
         """A hash of all the C this node compiles: the support code, the node's files
         with their macros, and the C that c_code generates (under fixed names)."""
-        from pytensor.tensor.blas_headers import blas_header_version
         try:
             text = (self.c_support_code()
                     + self.c_support_code_apply(node, "NODE")
@@ -62,7 +60,7 @@ class CKernel(COp):
         except NotImplementedError:
             return ()  # no C for this dtype: PyTensor runs perform, and caches nothing
         digest = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
-        return (3, digest, *blas_header_version())
+        return (3, digest, *blas_headers().blas_header_version())
 
     def c_libraries(self, **kwargs):
         from pytensor.tensor.blas import ldflags
@@ -79,6 +77,15 @@ class CKernel(COp):
     def c_header_dirs(self, **kwargs):
         from pytensor.tensor.blas import ldflags
         return ldflags(libs=False, include_dir=True)
+
+
+def blas_headers():
+    """PyTensor's declarations of the BLAS routines, which later releases moved."""
+    try:
+        from pytensor.tensor import blas_headers  # PyTensor 3.0
+    except ImportError:
+        from pytensor.tensor.blas.c_code import blas_headers  # later releases
+    return blas_headers
 
 
 def same_dtype(*variables):
