@@ -53,13 +53,15 @@ train = pytensor.function(inputs=[X, Y], outputs=cost, updates=update,
                           allow_input_downcast=True, mode=args.mode)
 predict = pytensor.function(inputs=[X], outputs=y_pred, allow_input_downcast=True, mode=args.mode)
 training.summary(X, py_x, teX, params)
+report = training.Report(args, params, train)  # with --resume: the checkpoint's state
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
+# Stopped, this cell continues where the model is when run again; from a terminal,
+# `--checkpoint PATH` and `--resume PATH` do the same across runs.
 
 # %%
-report = training.Report(args, params)
-for i in range(args.epochs):
+for i in range(report.epochs_done, args.epochs):
     report.start_epoch()
     for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
         batch_cost = train(trX[start:end], trY[start:end])

@@ -3,7 +3,10 @@
     training    the command line, minibatches and the per-epoch report
     runs        the table of models and runs that reproduce, report, bench/,
                 figures.py and the tests share
-    backends    --mode / --device: which PyTensor backend a graph compiles to
+    checkpoint  --checkpoint / --resume: everything the next epoch needs, in one file
+    backends    --mode / --device: which PyTensor backend a graph compiles to, and
+                which can run on this machine
+    toolchain   what this machine's C toolchain can do: compiler, BLAS, OpenMP
     blas        the OpenBLAS that PyTensor's C code (and ops.py) links to
     ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
     ops         conv2d and max_pool_2d, the Theano functions PyTensor 3 dropped,

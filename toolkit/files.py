@@ -17,10 +17,17 @@ def write_atomic(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         os.remove(tmp)
         raise
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, value):

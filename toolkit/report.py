@@ -152,6 +152,28 @@ def gpu_table(folder=RESULTS / "gpu"):
     return "\n".join(rows)
 
 
+def install_table(path=RESULTS / "install.json"):
+    """Per platform and Python: does every requirement have a wheel, and which
+    versions pip picks, from bench/resolve.py."""
+    if not Path(path).exists():
+        return "Not resolved yet: run `python bench/resolve.py`."
+    data = json.loads(Path(path).read_text())
+    shown = data["shown"]
+    rows = ["| platform | Python | a wheel for every package | " + " | ".join(shown) + " |",
+            "|---|---|---|" + "---|" * len(shown)]
+    for row in data["rows"]:
+        if row["ok"]:
+            versions = " | ".join(row["versions"].get(name, "-") for name in shown)
+            rows.append(f"| {row['platform']} | {row['python']} | yes | {versions} |")
+        else:
+            rows.append(f"| {row['platform']} | {row['python']} | no: {row['missing']} | "
+                        + " | ".join("" for _ in shown) + " |")
+    rows.append("")
+    rows.append(f"Resolved, not installed, on {data['measured']}: `{data['command']}`, with "
+                f"the markers of requirements.txt evaluated for that Python and platform.")
+    return "\n".join(rows)
+
+
 def machine_description():
     import os
     import platform
@@ -177,7 +199,8 @@ def replace_block(text, name, content):
 def update_readme(readme=ROOT / "README.md"):
     text = Path(readme).read_text()
     for name, table in [("results", results_table()), ("speed", speed_table()),
-                        ("backends", backend_table()), ("gpu", gpu_table())]:
+                        ("backends", backend_table()), ("gpu", gpu_table()),
+                        ("install", install_table())]:
         text = replace_block(text, name, table)
     write_atomic(readme, text)
 

@@ -66,10 +66,12 @@ def check_output_folders(parser, *paths):
             parser.error(f"folder {folder} does not exist (for {path})")
 
 
-def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None):
+def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None,
+               **defaults):
     """The command line every MNIST script shares: parsed, checked, and the backend
     chosen. The defaults are the talk's recipe and the backend that trains that
-    script fastest on a CPU (README, "Backends").
+    script fastest on a CPU (README, "Backends"); any other option's default can be
+    given too (resume="cnn.ckpt", say).
 
     Returns argparse's namespace, with .mode a PyTensor Mode for pytensor.function
     and .mode_name its name. In a notebook the defaults are used as they are.
@@ -98,9 +100,23 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
                              f"JAX on the gpu)")
     parser.add_argument("--save", metavar="PATH", help="write the trained parameters (.npz)")
     parser.add_argument("--log", metavar="PATH", help="write one JSON line per epoch")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="after each epoch, write all that the next one needs")
+    parser.add_argument("--resume", metavar="PATH",
+                        help="continue from a --checkpoint file, up to --epochs (and keep "
+                             "checkpointing to it unless --checkpoint says otherwise)")
+    parser.add_argument("--new-lr", action="store_true",
+                        help="with --resume: continue with this run's --lr, not the checkpoint's")
+    unknown = set(defaults) - {a.dest for a in parser._actions}
+    if unknown:
+        raise TypeError(f"parse_args() got unknown options {sorted(unknown)}")
+    parser.set_defaults(**defaults)
     notebook = in_notebook()
     args = parser.parse_args([] if notebook and argv is None else argv)
-    check_output_folders(parser, args.save, args.log)
+    args.script = None if notebook else os.path.basename(sys.argv[0])
+    if args.resume and not args.checkpoint:
+        args.checkpoint = args.resume
+    check_output_folders(parser, args.save, args.log, args.checkpoint)
     from load import MNISTError, check
     try:
         args.mode_name, note = backends.choose(args.mode, args.device, default=mode)
@@ -162,17 +178,41 @@ def predict_in_batches(predict, X, batch_size=1000):
 
 
 class Report:
-    """Times, prints, logs (--log) and saves (--save) each epoch of the loop.
+    """Times, prints, logs (--log), saves (--save) and checkpoints (--checkpoint)
+    each epoch of the loop, and with --resume starts where a checkpoint ended.
 
     An epoch is start_epoch(), one add_cost() per minibatch, then end_epoch() with
     the test accuracy. The training time runs from start_epoch to the last
-    add_cost; the evaluation time from there to end_epoch."""
+    add_cost; the evaluation time from there to end_epoch. epochs_done counts the
+    epochs ended, those of a resumed checkpoint included: the loop runs
+    range(report.epochs_done, args.epochs), so a notebook's training cell run
+    again continues where the model is."""
 
-    def __init__(self, args, params):
-        self.args, self.params = args, params
+    def __init__(self, args, params, train=None):
+        self.args, self.params, self.train = args, params, train
         self.records = []
         self.device = backends.device_name(args.mode_name)
         self.started = None
+        if args.resume:
+            self.resume(args.resume)
+
+    def resume(self, path):
+        from toolkit import checkpoint
+        try:
+            self.records = checkpoint.restore(path, self.args.script, self.args, self.train,
+                                              allow_new_lr=self.args.new_lr)
+        except checkpoint.CheckpointError as e:
+            if in_notebook():
+                raise
+            print(f"{self.args.script}: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        print(f"resumed from {path} after epoch {self.epochs_done}"
+              + ("" if self.epochs_done < self.args.epochs else
+                 f": --epochs {self.args.epochs} are done already"), flush=True)
+
+    @property
+    def epochs_done(self):
+        return len(self.records)
 
     def start_epoch(self):
         self.started = self.last_cost = time.perf_counter()
@@ -185,7 +225,8 @@ class Report:
         self.last_cost = time.perf_counter()
 
     def end_epoch(self, test_accuracy):
-        """End the epoch: print one line, rewrite --log, save --save; the record."""
+        """End the epoch: print one line, rewrite --log, --save and --checkpoint;
+        the epoch's record."""
         if self.started is None:
             raise RuntimeError("end_epoch() without start_epoch()")
         test_accuracy = float(test_accuracy)  # JAX computes it only when asked for it
@@ -207,6 +248,10 @@ class Report:
             write_jsonl(self.args.log, self.records)
         if self.args.save:
             save_params(self.args.save, self.params)
+        if self.args.checkpoint:
+            from toolkit import checkpoint
+            checkpoint.save(self.args.checkpoint, self.args.script, self.args, self.train,
+                            self.records)
         return record
 
 

@@ -1,0 +1,124 @@
+"""Everything the next epoch needs, in one file: --checkpoint writes it after each
+epoch, --resume continues from it.
+
+A checkpoint is an .npz archive holding
+- the value of every shared variable the compiled `train` function updates: the
+  parameters, the optimizer's accumulators, and the random generators of the
+  graph (a numpy Generator's state, as JSON), in the order `train` lists them;
+- numpy's global generator state;
+- the epoch reached and the log records so far;
+- the script, its recipe (learning rate, batch size, training examples, seed) and
+  the backend, so that a checkpoint of another run is refused.
+It is written whole or not at all (files.write_atomic): a run stopped at any
+moment leaves the last complete checkpoint. A truncated or corrupt file is
+refused as a whole; zip's checksums catch a damaged array.
+"""
+import io
+import json
+import zipfile
+
+import numpy as np
+
+from toolkit.files import write_atomic
+
+FORMAT = 1
+RECIPE = ("lr", "batch_size", "ntrain", "seed")  # what must match to continue a run
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot continue this run; the message names the file."""
+
+
+def train_state(train):
+    """The shared variables that the compiled function `train` reads and updates."""
+    return [i.variable for i in train.maker.inputs if i.shared]
+
+
+def is_generator(value):
+    return isinstance(value, np.random.Generator)
+
+
+def save(path, script, args, train, records):
+    """Write the checkpoint of a run after epoch len(records)."""
+    arrays, generators = {}, {}
+    for i, variable in enumerate(train_state(train)):
+        value = variable.get_value(borrow=True)
+        if is_generator(value):
+            generators[str(i)] = value.bit_generator.state
+        else:
+            arrays[f"state_{i}"] = np.asarray(value)
+    meta = {"format": FORMAT, "script": script, "epoch": len(records), "records": records,
+            "recipe": {k: getattr(args, k) for k in RECIPE}, "mode": args.mode_name,
+            "shapes": [[list(np.shape(v.get_value(borrow=True))), str(v.type)]
+                       for v in train_state(train)],
+            "generators": generators, "numpy_global": numpy_global_state()}
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def numpy_global_state():
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def load(path):
+    """(meta, arrays) of a complete checkpoint, or CheckpointError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}  # reads (and checks) all
+        meta = json.loads(arrays.pop("meta").tobytes())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')}, not {FORMAT}")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise CheckpointError(f"{path}: not a complete checkpoint ({e}); it cannot be "
+                              f"used") from None
+    return meta, arrays
+
+
+def differences(meta, script, args, train, allow_new_lr=False):
+    """What keeps the checkpoint from continuing this run, in words ('' if nothing).
+    A notebook has no script name (None): there the variables' shapes tell."""
+    if meta["script"] and script and meta["script"] != script:
+        return f"it was written by {meta['script']}, not {script}"
+    if meta["mode"] != args.mode_name:
+        return f"it was written with --mode {meta['mode']}, this run has --mode {args.mode_name}"
+    for key in RECIPE:
+        if key == "lr" and allow_new_lr:
+            continue
+        if meta["recipe"][key] != getattr(args, key):
+            hint = " (--new-lr continues with this run's)" if key == "lr" else ""
+            return (f"it was written with --{key.replace('_', '-')} {meta['recipe'][key]}, "
+                    f"this run has {getattr(args, key)}{hint}")
+    ours = [[list(np.shape(v.get_value(borrow=True))), str(v.type)] for v in train_state(train)]
+    if meta["shapes"] != ours:
+        theirs = meta["shapes"]
+        if len(theirs) != len(ours):
+            return f"it holds {len(theirs)} variables, this model trains {len(ours)}"
+        i = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
+        return f"its variable {i} is {theirs[i][1]} {theirs[i][0]}, this model's is " \
+               f"{ours[i][1]} {ours[i][0]}"
+    return ""
+
+
+def restore(path, script, args, train, allow_new_lr=False):
+    """Set every variable `train` updates, and numpy's generator, from the checkpoint;
+    its records. CheckpointError (naming the file and the difference) if it cannot
+    continue this run; nothing is changed then."""
+    meta, arrays = load(path)
+    why = differences(meta, script, args, train, allow_new_lr)
+    if why:
+        raise CheckpointError(f"{path} cannot continue this run: {why}")
+    for i, variable in enumerate(train_state(train)):
+        if str(i) in meta["generators"]:
+            state = meta["generators"][str(i)]
+            bit_generator = getattr(np.random, state["bit_generator"])()
+            bit_generator.state = state
+            variable.set_value(np.random.Generator(bit_generator), borrow=True)
+        else:
+            variable.set_value(arrays[f"state_{i}"])
+    kind, keys, pos, has_gauss, cached = meta["numpy_global"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    return meta["records"]
