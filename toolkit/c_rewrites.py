@@ -8,8 +8,9 @@ backends.c_mode() registers (once per process) and includes.
   Generator.random(size, dtype=float32) they cost less (the CNN draws 1.5 million
   a step). Same distribution, same generator, other numbers.
 - rectify, mask_where_equal: the slides' rectify, maximum(x, 0.), and its
-  gradient, eq(maximum(x, 0), x) * g, are PyTensor's generic Elemwise loops, on one
-  core; here they are vectorized loops on every core (c/elementwise.c).
+  gradient, eq(maximum(x, 0), x) * g (ge(x, 0) * g in PyTensor after 3.0), are
+  PyTensor's generic Elemwise loops, on one core; here they are vectorized loops
+  on every core (c/elementwise.c).
 - parallel_dot: PyTensor's matrix products (Dot22, Dot22Scalar) call the BLAS,
   which the C mode runs on one thread (blas.one_thread); ParallelDot gives each
   core a block of the product's rows or columns instead (c/parallel_dot.c).
@@ -111,17 +112,23 @@ class MaskWhereEqual(CKernel):
         return [shapes[2]]
 
 
-def eq_times(composite):
-    """For a scalar Composite computing eq(i_a, i_b) * i_c: the indices (a, b, c)."""
+def rectifier_gradient(composite):
+    """How a scalar Composite computes the rectifier's gradient, if it does: PyTensor
+    3.0 writes eq(i_a, i_b) * i_c, giving ("eq", a, b, c); later releases write
+    ge(i_x, 0) * i_g, giving ("ge", x, g). None for anything else."""
     (out,) = composite.fgraph.outputs
     inputs = composite.fgraph.inputs
     if out.owner is None or not isinstance(out.owner.op, scalar.Mul) or len(out.owner.inputs) != 2:
         return None
-    for eq, other in (out.owner.inputs, out.owner.inputs[::-1]):
-        if (eq.owner is not None and isinstance(eq.owner.op, scalar.EQ) and other in inputs
-                and all(i in inputs for i in eq.owner.inputs)):
-            return inputs.index(eq.owner.inputs[0]), inputs.index(eq.owner.inputs[1]), \
-                inputs.index(other)
+    for test, other in (out.owner.inputs, out.owner.inputs[::-1]):
+        if test.owner is None or other not in inputs:
+            continue
+        operands = test.owner.inputs
+        if isinstance(test.owner.op, scalar.EQ) and all(i in inputs for i in operands):
+            return "eq", inputs.index(operands[0]), inputs.index(operands[1]), inputs.index(other)
+        if (isinstance(test.owner.op, scalar.GE) and operands[0] in inputs
+                and constant_equal_to(operands[1], 0)):
+            return "ge", inputs.index(operands[0]), inputs.index(other)
     return None
 
 
@@ -131,9 +138,14 @@ def mask_where_equal(fgraph, node):
     if (isinstance(node.op.scalar_op, scalar.Composite) and len(node.outputs) == 1
             and out.dtype in ("float32", "float64")
             and all(i.type == out.type and not any(i.type.broadcastable) for i in node.inputs)):
-        indices = eq_times(node.op.scalar_op)
-        if indices is not None:
-            return [MaskWhereEqual()(*(node.inputs[i] for i in indices))]
+        form = rectifier_gradient(node.op.scalar_op)
+        if form is None:
+            return None
+        if form[0] == "eq":
+            return [MaskWhereEqual()(*(node.inputs[i] for i in form[1:]))]
+        x, g = node.inputs[form[1]], node.inputs[form[2]]
+        # ge(x, 0) * g is (maximum(x, 0) == x) * g; the forward pass computed Rectify(x)
+        return [MaskWhereEqual()(Rectify()(x), x, g)]
 
 
 @node_rewriter([Elemwise])
