@@ -135,3 +135,15 @@ for i in range(report.epochs_done, args.epochs):
         batch_cost = train(trX[start:end], trY[start:end])
         report.add_cost(batch_cost, end - start)
     report.end_epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))
+
+# %% [markdown]
+# ## Your own digit
+# Write a digit on paper or on a screen, save it as a PNG or JPEG, and ask the net.
+# It is read the way MNIST was made: grey levels, the digit scaled into a 20 x 20 box
+# and centred by its centre of mass in 28 x 28. From a terminal, with the trained
+# net: `python figures.py --digit my_digit.png`.
+
+# %%
+import figures
+
+figures.your_digit("data/digits/7.png", params)  # your own file here

@@ -1,7 +1,8 @@
-"""The talk's pictures, drawn by the project.
+"""The talk's pictures, drawn by the project, and what the nets still get wrong.
 
     python figures.py                         # into results/figures/, from results/
     python figures.py --quick --out /tmp/fig  # small data, few epochs: minutes
+    python figures.py --digit my_digit.png    # what the trained CNN reads in your digit
 
 Without trained parameters in results/ (python -m toolkit.reproduce), or with
 --quick, the MNIST models are trained here first, on a subset when --quick.
@@ -12,6 +13,7 @@ In a notebook, each draw_* function returns its figure, which Jupyter shows:
 """
 import argparse
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -27,7 +29,7 @@ import pytensor
 from pytensor import tensor as T
 
 from toolkit.files import read_jsonl, write_atomic
-from toolkit.runs import MODELS, slide_function
+from toolkit.runs import MODELS, slide_functions
 
 ROOT = Path(__file__).resolve().parent
 
@@ -127,6 +129,121 @@ def draw_feature_maps(params):
     return fig
 
 
+# --- what the nets still get wrong ----------------------------------------------------
+
+def classifier(name, params):
+    """X -> class probabilities of a trained model, without retraining: the noise-free
+    model of the model's own script (its `model` and the functions it calls, read
+    from the script, dropout off) with the trained parameters."""
+    from toolkit import backends
+    from toolkit.ops import conv2d, max_pool_2d
+    defs = slide_functions(MODELS[name].script, {"np": np, "pytensor": pytensor, "T": T,
+                                                 "conv2d": conv2d, "max_pool_2d": max_pool_2d})
+    model = defs["model"]
+    X = T.ftensor4() if name == "cnn" else T.fmatrix()
+    arguments = list(inspect.signature(model).parameters)[1:]  # the weights, then dropout rates
+    out = model(X, *[pytensor.shared(np.asarray(params[a], "float32")) if a in params else 0.
+                     for a in arguments])
+    py_x = out[-1] if isinstance(out, tuple) else out
+    mode_name, _ = backends.choose(None, "cpu", default="C")
+    probabilities = pytensor.function([X], py_x, mode=backends.compile_mode(mode_name))
+
+    def classify(images):
+        images = np.asarray(images, "float32").reshape((-1, 1, 28, 28) if name == "cnn"
+                                                        else (-1, 784))
+        return np.concatenate([probabilities(images[i:i + 1000])
+                               for i in range(0, len(images), 1000)])
+    return classify
+
+
+def knn_votes(teX, trX, trY, k=10):
+    """kNN's nearest neighbour, and the share of each class among its k nearest: the
+    closest thing a nearest-neighbour classifier has to probabilities."""
+    import knn_baseline
+    nearest = np.concatenate([knn_baseline.nearest(teX[i:i + 500], trX, k)
+                              for i in range(0, len(teX), 500)])
+    labels = trY[nearest]
+    votes = np.stack([(labels == c).mean(axis=1) for c in range(10)], axis=1)
+    return labels[:, 0], votes
+
+
+def draw_mistakes(title, images, labels, predicted, probabilities, most=60):
+    """The test digits a model gets wrong, the surest mistakes first (up to `most`),
+    each with its label and the model's three likeliest classes."""
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:most]
+    cols = 10
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.25, rows * 1.55 + 0.7),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong):
+        ax.imshow(images[i].reshape(28, 28), cmap="gray", interpolation="nearest")
+        top = np.argsort(-probabilities[i], kind="stable")[:3]
+        ax.set_title(f"{labels[i]}, read {predicted[i]}", fontsize=8, pad=2)
+        ax.text(0.5, -0.06, "  ".join(f"{c}:{probabilities[i, c]:.0%}" for c in top),
+                transform=ax.transAxes, ha="center", va="top", fontsize=6.5)
+    fig.suptitle(f"{title}: {len(np.flatnonzero(predicted != labels))} mistakes in "
+                 f"{len(labels)} test digits" + (f", the {len(wrong)} surest shown"
+                                                 if len(wrong) < np.sum(predicted != labels)
+                                                 else ""))
+    fig.tight_layout()
+    return fig
+
+
+def confusion(labels, predicted, classes=10):
+    """counts[true, predicted]."""
+    counts = np.zeros((classes, classes), dtype=int)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+def draw_confusion_matrices(results):
+    """One 10 x 10 confusion matrix per model: rows the true digit, columns the answer."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.6))
+    for ax, (title, (labels, predicted)) in zip(np.ravel(axes), results.items()):
+        counts = confusion(labels, predicted)
+        errors = np.where(np.eye(10, dtype=bool), 0, counts)
+        ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, errors.max()))
+        for (t, p), n in np.ndenumerate(counts):
+            if n:
+                ax.text(p, t, str(n), ha="center", va="center", fontsize=6,
+                        color="gray" if t == p else "black")
+        ax.set(title=f"{title}\n{100 * np.trace(counts) / counts.sum():.2f} % right",
+               xlabel="answer", ylabel="true digit", xticks=range(10), yticks=range(10))
+    fig.suptitle("Where the mistakes go (off the diagonal; the diagonal in grey is right)")
+    fig.tight_layout()
+    return fig
+
+
+def your_digit(path, params=None):
+    """Read your own digit (PNG or JPEG, any size, dark on light or light on dark)
+    the way MNIST was made, and ask the convolutional net: prints its answer first,
+    `predicted: 7`, then every class's probability. params: the net's parameters (a
+    --save file, or the dict of shared variables a notebook holds); the trained
+    results/cnn.npz by default. Returns a bar chart of the probabilities."""
+    from load import read_digit
+    if params is None:
+        params = ROOT / "results" / "cnn.npz"
+    if isinstance(params, (str, os.PathLike)):
+        params = dict(np.load(params))
+    params = {k: v.get_value() if hasattr(v, "get_value") else v for k, v in params.items()}
+    image = read_digit(path)
+    probabilities = classifier("cnn", params)(image[None])[0]
+    answer = int(np.argmax(probabilities))
+    print(f"predicted: {answer}")
+    print("  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.8), width_ratios=[1, 2.2])
+    left.imshow(image.reshape(28, 28), cmap="gray")
+    left.set(title="as MNIST sees it")
+    left.axis("off")
+    right.bar(range(10), probabilities, color=["C3" if c == answer else "C0" for c in range(10)])
+    right.set(title=f"predicted: {answer}", xticks=range(10), ylim=(0, 1), ylabel="probability")
+    fig.tight_layout()
+    return fig
+
+
 # --- the two-moons pictures -------------------------------------------------------
 
 def two_moons(n=400, noise=0.2, seed=0):
@@ -154,9 +271,9 @@ def moons_net(activation, optimizer, steps, hidden=16, seed=0):
     params = [w_h, b_h, w_o]
     # the slides' own update rules, read from the scripts that define them
     if optimizer == "SGD":
-        updates = slide_function("3_net.py", "sgd", {"T": T})(cost, params, lr=0.5)
+        updates = slide_functions("3_net.py", {"T": T})["sgd"](cost, params, lr=0.5)
     else:
-        rmsprop = slide_function("4_modern_net.py", "RMSprop", {"T": T, "pytensor": pytensor})
+        rmsprop = slide_functions("4_modern_net.py", {"T": T, "pytensor": pytensor})["RMSprop"]
         updates = rmsprop(cost, params, lr=0.01)
     train = pytensor.function([X, Y], cost, updates=updates)
     prob = pytensor.function([X], py_x[:, 1])
@@ -195,6 +312,10 @@ def save(fig, path, dpi=80):
     write_atomic(path, buffer.getvalue())
 
 
+TITLES = {"logistic": "logistic regression", "net": 'an "old" net', "modern": 'a "modern" net',
+          "cnn": "the convolutional net", "knn": "nearest neighbour (k = 1)"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,37 +325,54 @@ def main():
                         help="small data and few epochs, for tests and previews")
     parser.add_argument("--results", default=str(ROOT / "results"),
                         help="where toolkit.reproduce left its logs and parameters")
+    parser.add_argument("--digit", metavar="IMAGE",
+                        help="only classify your own digit (PNG or JPEG) with the trained "
+                             "convolutional net, and print the answer")
+    parser.add_argument("--params", metavar="NPZ", help="with --digit: the net's --save file "
+                        "(default results/cnn.npz)")
     args = parser.parse_args()
     plt.switch_backend("Agg")  # files only, no display needed
     pytensor.config.floatX = "float32"
+    if args.digit:
+        from load import MNISTError
+        try:
+            plt.close(your_digit(args.digit, args.params))
+        except (MNISTError, OSError) as e:
+            print(f"figures.py: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     save(draw_linear_regression(), out / "1_linear_regression_fit.png")
-    logs = {}
+    logs, params = {}, {}
     with tempfile.TemporaryDirectory() as workdir:
-        params, logs["logistic"] = trained("logistic", args.results, args.quick, workdir)
-        save(tiles(params["w"], (2, 5), "What it learns: logistic regression's ten templates",
-                   cmap="RdBu"), out / "2_logistic_regression_weights.png")
-        params, logs["net"] = trained("net", args.results, args.quick, workdir)
-        save(tiles(params["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units'),
-             out / "3_net_hidden_weights.png")
-        params, logs["modern"] = trained("modern", args.results, args.quick, workdir)
-        save(tiles(params["w_h"], (6, 10),
-                   'What a "modern" net learns: rectifier units with dropout'),
-             out / "4_modern_net_hidden_weights.png")
-        params, logs["cnn"] = trained("cnn", args.results, args.quick, workdir)
-        save(draw_conv_filters(params), out / "5_convolutional_net_filters.png")
-        save(draw_feature_maps(params), out / "5_convolutional_net_feature_maps.png")
+        for name in MODELS:
+            params[name], logs[name] = trained(name, args.results, args.quick, workdir)
+    save(tiles(params["logistic"]["w"], (2, 5),
+               "What it learns: logistic regression's ten templates", cmap="RdBu"),
+         out / "2_logistic_regression_weights.png")
+    save(tiles(params["net"]["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units'),
+         out / "3_net_hidden_weights.png")
+    save(tiles(params["modern"]["w_h"], (6, 10),
+               'What a "modern" net learns: rectifier units with dropout'),
+         out / "4_modern_net_hidden_weights.png")
+    save(draw_conv_filters(params["cnn"]), out / "5_convolutional_net_filters.png")
+    save(draw_feature_maps(params["cnn"]), out / "5_convolutional_net_feature_maps.png")
 
+    from load import mnist
+    trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000,
+                               ntest=1000 if args.quick else 10000, onehot=False)
+    answers = {}
+    for name in MODELS:
+        probabilities = classifier(name, params[name])(teX)
+        answers[name] = (np.argmax(probabilities, axis=1), probabilities)
+    answers["knn"] = knn_votes(teX, trX, trY)
     knn = Path(args.results) / "knn.json"
     if knn.exists() and not args.quick:
         knn_accuracy = json.loads(knn.read_text())["test_accuracy"]
     else:
-        import knn_baseline
-        from load import mnist
-        trX, teX, trY, teY = mnist(ntrain=10000, ntest=1000, onehot=False)
-        knn_accuracy = float(np.mean(knn_baseline.predict(teX, trX, trY) == teY))
+        knn_accuracy = float(np.mean(answers["knn"][0] == teY))
     save(draw_learning_curves(logs, knn_accuracy), out / "6_quantifying_the_difference.png")
 
     steps = 300 if args.quick else 2000
@@ -248,6 +386,13 @@ def main():
                                "Understanding sigmoid and rectifier units on the two moons",
                                steps),
          out / "8_understanding_sigmoid_vs_rectifier.png", dpi=70)
+
+    for name, (predicted, probabilities) in answers.items():
+        save(draw_mistakes(f"What {TITLES[name]} still gets wrong", teX, teY, predicted,
+                           probabilities), out / f"9_mistakes_{name}.png")
+    save(draw_confusion_matrices({TITLES[name]: (teY, predicted)
+                                  for name, (predicted, _) in answers.items()}),
+         out / "10_confusion_matrices.png", dpi=70)
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
 

@@ -13,6 +13,10 @@ Where the files are looked for, in order:
   4. a per-user cache ($XDG_CACHE_HOME or ~/.cache, then pytensor-tutorials/mnist),
   5. a download from the public mirrors into that cache.
 Any folder in the MNIST layout (Fashion-MNIST, for one) loads through `data_dir`.
+
+Your own digit, from a PNG or JPEG, as one more row of the same kind:
+
+    x = read_digit("my_digit.png")   # 784 float32 pixels, made the way MNIST was
 """
 import gzip
 import hashlib
@@ -256,6 +260,53 @@ def mnist(ntrain=60000, ntest=10000, onehot=True, data_dir=None):
         n_classes = max(10, int(max(trY.max(), teY.max())) + 1)
         trY, teY = to_onehot(trY, n_classes), to_onehot(teY, n_classes)
     return trX, teX, trY, teY
+
+
+def read_digit(path):
+    """A picture of one handwritten digit as an MNIST image: 784 float32 pixels in
+    [0, 1], light ink on black, made the way MNIST was made from NIST's scans: the
+    digit scaled to fit a 20 x 20 box (its aspect kept, anti-aliased to grey levels)
+    and moved so that its centre of mass is the centre of the 28 x 28 image.
+
+    Any size; dark ink on light paper or light on dark (the border decides);
+    transparency counts as paper. MNISTError, naming the file, for a file that is
+    not an image, an empty one, or one of a single colour."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                image = image.convert("RGBA")
+                paper = Image.new("RGBA", image.size, "white")
+                image = Image.alpha_composite(paper, image)
+            grey = np.asarray(image.convert("L"), dtype=np.float32) / 255
+    except FileNotFoundError:
+        raise MNISTError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise MNISTError(f"{path}: not a PNG or JPEG image ({e})") from None
+    if grey.size == 0:
+        raise MNISTError(f"{path}: an empty image")
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    ink = grey - paper if paper < 0.5 else paper - grey  # light ink on dark, whatever it was
+    contrast = float(ink.max())
+    if contrast < 0.1:
+        raise MNISTError(f"{path}: all one colour, no digit to read")
+    ink = np.clip(ink / contrast, 0, 1)
+    rows, cols = np.nonzero(ink > 0.25)
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    height, width = ink.shape
+    scale = 20 / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    box = Image.fromarray(np.uint8(np.round(ink * 255))).resize(size, Image.LANCZOS)
+    box = np.asarray(box, dtype=np.float32) / 255
+    total = box.sum()
+    centre = [(np.arange(n) * box.sum(axis=1 - axis)).sum() / total
+              for axis, n in enumerate(box.shape)]
+    top, left = (int(np.clip(round(13.5 - c), 0, 28 - n)) for c, n in zip(centre, box.shape))
+    digit = np.zeros((28, 28), dtype=np.float32)
+    digit[top:top + box.shape[0], left:left + box.shape[1]] = box
+    return digit.reshape(784)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""figures.py --quick draws every picture of the talk, none of them blank."""
+"""figures.py --quick draws every picture of the talk and the mistakes, none blank."""
 import subprocess
 import sys
 
@@ -12,6 +12,8 @@ EXPECTED = [
     "5_convolutional_net_filters.png", "5_convolutional_net_feature_maps.png",
     "6_quantifying_the_difference.png", "7_understanding_sgd_vs_rmsprop.png",
     "8_understanding_sigmoid_vs_rectifier.png",
+    *[f"9_mistakes_{name}.png" for name in ("logistic", "net", "modern", "cnn", "knn")],
+    "10_confusion_matrices.png",
 ]
 
 

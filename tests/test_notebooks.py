@@ -51,5 +51,27 @@ def test_importing_ipykernel_is_not_being_in_a_notebook():
     pytest.importorskip("ipykernel")
     import ipykernel  # noqa: F401
 
-    from toolkit import training
-    assert not training.in_notebook()
+    from toolkit import notebook
+    assert not notebook.in_notebook()
+
+
+def test_the_learning_curve_is_one_figure_drawn_again_each_epoch():
+    """4_modern_net.py, 2 epochs, in a real kernel: the training cell shows one
+    figure, updated after each epoch; in a terminal nothing is drawn."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    notebook = jupytext.read(ROOT / "4_modern_net.py")
+    for cell in notebook.cells:
+        cell.source = re.sub(r"training\.parse_args\(epochs=100,", "training.parse_args(epochs=2, "
+                             "ntrain=10000, ntest=1000,", cell.source)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\n"
+        "print('figures', len(plt.get_fignums()), 'draws', report.curve.draws)"))
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT)}}).execute()
+    training_cell = next(c for c in notebook.cells if "report.start_epoch()" in c.source)
+    images = [o for o in training_cell.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1, training_cell.outputs
+    assert images[0]["output_type"] == "display_data"
+    assert "figures 0 draws 2" in notebook.cells[-1].outputs[0]["text"]

@@ -84,14 +84,12 @@ def recipe(model):
     return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
 
 
-def slide_function(script, name, namespace):
-    """A function defined in a numbered script, as its slide writes it, without
-    running the script: its `def` compiled in `namespace` (the modules it uses)."""
+def slide_functions(script, namespace):
+    """The functions a numbered script defines, as its slides write them, without
+    running the script: each top-level `def` compiled in a copy of `namespace` (the
+    modules and names they use); the copy, with them in it."""
     tree = ast.parse((ROOT / script).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            code = compile(ast.Module([node], type_ignores=[]), str(ROOT / script), "exec")
-            scope = dict(namespace)
-            exec(code, scope)
-            return scope[name]
-    raise ValueError(f"{script} defines no function {name}")
+    defs = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    scope = dict(namespace)
+    exec(compile(ast.Module(defs, type_ignores=[]), str(ROOT / script), "exec"), scope)
+    return scope

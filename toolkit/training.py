@@ -26,15 +26,8 @@ import time
 import numpy as np
 
 from toolkit import backends, toolchain
+from toolkit.notebook import LearningCurve, in_notebook
 from toolkit.files import write_atomic, write_jsonl
-
-
-def in_notebook():
-    """True inside a Jupyter kernel (Jupyter, VS Code, PyCharm), whose argv is the
-    kernel's own. Importing ipykernel is not enough: the shell must be a kernel's."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -193,6 +186,7 @@ class Report:
         self.records = []
         self.device = backends.device_name(args.mode_name)
         self.started = None
+        self.curve = LearningCurve() if in_notebook() else None  # a terminal prints only
         if args.resume:
             self.resume(args.resume)
 
@@ -244,6 +238,8 @@ class Report:
         print(f"epoch {record['epoch']:3d}  test accuracy {record['test_accuracy']:.4f}  "
               f"train cost {record['train_cost']:.4f}  {record['train_seconds']:.2f} s",
               flush=True)
+        if self.curve is not None:
+            self.curve.update(self.records)
         if self.args.log:
             write_jsonl(self.args.log, self.records)
         if self.args.save:
