@@ -43,7 +43,7 @@ def trained(name, results, quick, workdir):
         npz, log = Path(workdir) / f"{name}.npz", Path(workdir) / f"{name}.jsonl"
         args = list(MODELS[name].preview)
         if quick:
-            args += ["--ntrain", "5000" if name == "cnn" else "10000", "--ntest", "1000"]
+            args += ["--ntrain", "10000", "--ntest", "1000"]
         subprocess.run([sys.executable, MODELS[name].script, *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return dict(np.load(npz)), read_jsonl(log)
@@ -167,7 +167,7 @@ def knn_votes(teX, trX, trY, k=10):
     return labels[:, 0], votes
 
 
-def draw_mistakes(title, images, labels, predicted, probabilities, most=60):
+def draw_mistakes(title, images, labels, predicted, probabilities, most=60, note=""):
     """The test digits a model gets wrong, the surest mistakes first (up to `most`),
     each with its label and the model's three likeliest classes."""
     wrong = np.flatnonzero(predicted != labels)
@@ -187,7 +187,7 @@ def draw_mistakes(title, images, labels, predicted, probabilities, most=60):
     fig.suptitle(f"{title}: {len(np.flatnonzero(predicted != labels))} mistakes in "
                  f"{len(labels)} test digits" + (f", the {len(wrong)} surest shown"
                                                  if len(wrong) < np.sum(predicted != labels)
-                                                 else ""))
+                                                 else "") + note)
     fig.tight_layout()
     return fig
 
@@ -201,7 +201,7 @@ def confusion(labels, predicted, classes=10):
 
 def draw_confusion_matrices(results):
     """One 10 x 10 confusion matrix per model: rows the true digit, columns the answer."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.6))
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 5))
     for ax, (title, (labels, predicted)) in zip(np.ravel(axes), results.items()):
         counts = confusion(labels, predicted)
         errors = np.where(np.eye(10, dtype=bool), 0, counts)
@@ -213,7 +213,7 @@ def draw_confusion_matrices(results):
         ax.set(title=f"{title}\n{100 * np.trace(counts) / counts.sum():.2f} % right",
                xlabel="answer", ylabel="true digit", xticks=range(10), yticks=range(10))
     fig.suptitle("Where the mistakes go (off the diagonal; the diagonal in grey is right)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 
@@ -388,8 +388,10 @@ def main():
          out / "8_understanding_sigmoid_vs_rectifier.png", dpi=70)
 
     for name, (predicted, probabilities) in answers.items():
+        note = "\n(under each: its 3 likeliest classes"
+        note += ", as shares of the 10 nearest neighbours)" if name == "knn" else ")"
         save(draw_mistakes(f"What {TITLES[name]} still gets wrong", teX, teY, predicted,
-                           probabilities), out / f"9_mistakes_{name}.png")
+                           probabilities, note=note), out / f"9_mistakes_{name}.png")
     save(draw_confusion_matrices({TITLES[name]: (teY, predicted)
                                   for name, (predicted, _) in answers.items()}),
          out / "10_confusion_matrices.png", dpi=70)

@@ -7,6 +7,9 @@
 Each run writes results/<run>.jsonl through the script's own --log (one line per
 epoch) and results/<run>.npz through --save (the trained parameters, which
 figures.py draws); knn_baseline.py writes results/knn.json through its --log.
+Each run also checkpoints into results/<run>.ckpt: a reproduce stopped halfway
+continues each unfinished run where it stopped when started again. A finished
+run's checkpoint is removed, so the next reproduce trains afresh.
 """
 import argparse
 import subprocess
@@ -30,10 +33,13 @@ def main(argv=None):
         if args.only and name not in args.only:
             continue
         script = MODELS[run.model].script
+        checkpoint = results / f"{name}.ckpt"
+        resume = ["--resume" if checkpoint.exists() else "--checkpoint", str(checkpoint)]
         print(f"== {' '.join([script, *run.extra])}, {args.epochs} epochs", flush=True)
         subprocess.run([sys.executable, script, "--epochs", str(args.epochs), *run.extra,
                         "--log", str(results / f"{name}.jsonl"),
-                        "--save", str(results / f"{name}.npz")], cwd=ROOT, check=True)
+                        "--save", str(results / f"{name}.npz"), *resume], cwd=ROOT, check=True)
+        checkpoint.unlink()
     if not args.only or "knn" in args.only:
         print("== knn_baseline.py", flush=True)
         subprocess.run([sys.executable, "knn_baseline.py", "--log", str(results / "knn.json")],

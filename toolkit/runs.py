@@ -32,7 +32,7 @@ MODELS = {
     "modern": Model("4_modern_net.py", "modern net", 99.0, 2, preview=("--epochs", "3"),
                     dropout=True),
     "cnn": Model("5_convolutional_net.py", "convolutional net", 99.5, 2,
-                 preview=("--epochs", "2", "--lr", "0.003"), dropout=True),
+                 preview=("--epochs", "2", "--batch-size", "64", "--lr", "0.002"), dropout=True),
 }
 
 
