@@ -63,3 +63,18 @@ def test_gpu_table_from_logs_and_the_peers_log(tmp_path):
             "| **0.50 to 0.62** | 99.50 % (talk 99.5 %) |") in table
     assert "one GPU; today; source: here." in table
     assert "Not measured yet" in report.gpu_table(tmp_path / "nothing")
+
+
+def test_install_table_from_a_resolution(tmp_path):
+    path = tmp_path / "install.json"
+    path.write_text(json.dumps({
+        "rows": [{"platform": "Linux x86_64", "python": "3.12", "ok": True,
+                  "versions": {"pytensor": "3.3.8", "numpy": "2.5.5"}},
+                 {"platform": "Windows amd64", "python": "3.14", "ok": False,
+                  "missing": "jaxlib<0.12,>=0.11"}],
+        "shown": ["pytensor", "numpy", "jax"], "measured": "today", "command": "pip ..."}))
+    table = report.install_table(path)
+    assert "| Linux x86_64 | 3.12 | yes | 3.3.8 | 2.5.5 | - |" in table
+    assert "| Windows amd64 | 3.14 | no: jaxlib<0.12,>=0.11 |" in table
+    assert "Resolved, not installed, on today: `pip ...`" in table
+    assert "Not resolved yet" in report.install_table(tmp_path / "none.json")

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from helpers import accuracies, run
+from helpers import ROOT, accuracies, run
 from toolkit import blas, toolchain
 
 HIDE = """
@@ -211,3 +211,19 @@ def test_the_answer_is_kept_once_per_machine(tmp_path, monkeypatch):
     assert len(calls) == 2
     assert len(json.loads((tmp_path / "answers.json").read_text())) == 2
 
+
+
+def test_resolve_evaluates_the_markers_for_the_python_named():
+    """pip would evaluate them for the Python running it: bench/resolve.py does it first."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("resolve", ROOT / "bench" / "resolve.py")
+    resolve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resolve)
+    text = (ROOT / "requirements.txt").read_text()
+    windows = resolve.PLATFORMS["Windows amd64"][1]
+    for python, pytensor, jax in [("3.11", "pytensor<3.1,>=3.0", "jax<0.11,>=0.10"),
+                                  ("3.12", "pytensor<3.4,>=3.3", "jax<0.12,>=0.11"),
+                                  ("3.14", "pytensor<3.1,>=3.0", "jax<0.12,>=0.11")]:
+        lines = resolve.requirements_for(text, python, windows).splitlines()
+        assert pytensor in lines and jax in lines, (python, lines)
+        assert sum(line.startswith(("pytensor", "jax")) for line in lines) == 2
