@@ -4,6 +4,7 @@ definitions (loops over every output, no shared formula), finite differences
 as the suite's default (conftest.py: the C backend, so through the C kernels);
 tests/test_c_kernels.py compares those kernels with the numpy ones."""
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 import pytensor
 import pytest
 from pytensor import tensor as T
@@ -13,20 +14,13 @@ from toolkit.ops import conv2d, max_pool_2d
 
 
 def reference_conv2d(images, filters, border_mode):
-    """Theano's conv2d by its definition: flip the kernel, slide, multiply, add."""
-    batch, channels, rows, cols = images.shape
-    n_kernels, _, kh, kw = filters.shape
+    """Theano's conv2d by its definition: flip the kernel, and at every place where it
+    fits inside the (zero-padded, for 'full') image, multiply and add."""
+    kh, kw = filters.shape[2:]
     if border_mode == "full":
         images = np.pad(images, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
-    out_rows, out_cols = images.shape[2] - kh + 1, images.shape[3] - kw + 1
-    flipped = filters[:, :, ::-1, ::-1]
-    out = np.zeros((batch, n_kernels, out_rows, out_cols), dtype=np.float64)
-    for b in range(batch):
-        for k in range(n_kernels):
-            for i in range(out_rows):
-                for j in range(out_cols):
-                    out[b, k, i, j] = np.sum(images[b, :, i:i + kh, j:j + kw] * flipped[k])
-    return out
+    places = sliding_window_view(images, (kh, kw), axis=(2, 3))  # b c i j u v
+    return np.einsum("bcijuv,kcuv->bkij", places, filters[:, :, ::-1, ::-1])
 
 
 def reference_pool(x, ws, ignore_border):

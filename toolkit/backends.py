@@ -3,7 +3,7 @@
 Theano had one switch, THEANO_FLAGS=device=cpu|cuda. PyTensor compiles one
 graph to several backends instead:
 
-    C      Theano's own backend: C code compiled by gcc, run by its C virtual
+    C      Theano's own backend: C code compiled by a C++ compiler, run by its C virtual
            machine, linked to OpenBLAS (blas.py) on one thread, while the conv and
            pool kernels share the cores (OpenMP); plus five rewrites that keep the
            step in C and on every core (c_rewrites.py).
@@ -127,8 +127,7 @@ def c_verdict():
     compiler, the BLAS, OpenMP, then the project's kernels compiled and run."""
     from toolkit import toolchain
     if not toolchain.compiler():
-        return Verdict(False, "no C++ compiler found (PyTensor's cxx is empty)",
-                       toolchain.COMPILER_REMEDY)
+        return Verdict(False, toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
     answer = toolchain.cached("c", lambda: asdict(check_c()))
     return Verdict(**{**answer, "openmp_flags": tuple(answer["openmp_flags"])})
 

@@ -28,6 +28,7 @@ from toolkit import blas
 from toolkit.files import write_json
 
 HERE = Path(__file__).parent
+NO_COMPILER = "no C++ compiler found (PyTensor's cxx is empty)"
 COMPILER_REMEDY = ("install g++ (Linux), the Xcode Command Line Tools (macOS) or conda's "
                    "gxx (Windows) for --mode C")
 BLAS_REMEDY = "pip install scipy-openblas32 (it is in requirements.txt) for --mode C"

@@ -1,5 +1,5 @@
 """What the talk's training loop leaves implicit: the command line, the minibatch
-ranges, and a report of each epoch (timed, printed, logged, saved).
+ranges, and a report of each epoch (timed, printed, logged, saved, checkpointed).
 
 The model, the cost, the updates, the seed and the loop itself stay in each
 script, as on the slides:
@@ -7,10 +7,10 @@ script, as on the slides:
     args = training.parse_args(epochs=100, lr=0.05, mode="C")
     np.random.seed(args.seed)
     ...
-    report = training.Report(args, params)
-    for i in range(args.epochs):
+    report = training.Report(args, params, train)
+    for i in range(report.epochs_done, args.epochs):
         report.start_epoch()
-        for start, end in training.minibatches(len(trX), args.batch_size):
+        for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
             batch_cost = train(trX[start:end], trY[start:end])
             report.add_cost(batch_cost, end - start)
         report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
@@ -26,8 +26,8 @@ import time
 import numpy as np
 
 from toolkit import backends, toolchain
-from toolkit.notebook import LearningCurve, in_notebook
 from toolkit.files import write_atomic, write_jsonl
+from toolkit.notebook import LearningCurve, in_notebook
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -138,7 +138,7 @@ def check_pytensor_flags():
     name = "C" if needs_c else type(linker).__name__.removesuffix("Linker").upper()
     if needs_c:  # PyTensor's own C: a compiler is enough, the project's kernels are not used
         why, remedy = ("", "") if toolchain.compiler() else (
-            "no C++ compiler found (PyTensor's cxx is empty)", toolchain.COMPILER_REMEDY)
+            toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
     elif name in backends.MODES:
         why, remedy = backends.missing(name)
     else:
