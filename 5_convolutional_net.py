@@ -146,4 +146,4 @@ for i in range(report.epochs_done, args.epochs):
 # %%
 import figures
 
-figures.your_digit("data/digits/7.png", params)  # your own file here
+figures.your_digit(figures.ROOT / "data" / "digits" / "7.png", params)  # or your own file
