@@ -160,9 +160,7 @@ def knn_votes(teX, trX, trY, k=10):
     """kNN's nearest neighbour, and the share of each class among its k nearest: the
     closest thing a nearest-neighbour classifier has to probabilities."""
     import knn_baseline
-    nearest = np.concatenate([knn_baseline.nearest(teX[i:i + 500], trX, k)
-                              for i in range(0, len(teX), 500)])
-    labels = trY[nearest]
+    labels = trY[knn_baseline.neighbours(teX, trX, k)]
     votes = np.stack([(labels == c).mean(axis=1) for c in range(10)], axis=1)
     return labels[:, 0], votes
 
@@ -312,8 +310,7 @@ def save(fig, path, dpi=80):
     write_atomic(path, buffer.getvalue())
 
 
-TITLES = {"logistic": "logistic regression", "net": 'an "old" net', "modern": 'a "modern" net',
-          "cnn": "the convolutional net", "knn": "nearest neighbour (k = 1)"}
+KNN_TITLE = "nearest neighbour (k = 1)"  # knn_baseline.py, beside MODELS' titles
 
 
 def main():
@@ -368,6 +365,7 @@ def main():
         probabilities = classifier(name, params[name])(teX)
         answers[name] = (np.argmax(probabilities, axis=1), probabilities)
     answers["knn"] = knn_votes(teX, trX, trY)
+    titles = {**{name: model.title for name, model in MODELS.items()}, "knn": KNN_TITLE}
     knn = Path(args.results) / "knn.json"
     if knn.exists() and not args.quick:
         knn_accuracy = json.loads(knn.read_text())["test_accuracy"]
@@ -390,9 +388,9 @@ def main():
     for name, (predicted, probabilities) in answers.items():
         note = "\n(under each: its 3 likeliest classes"
         note += ", as shares of the 10 nearest neighbours)" if name == "knn" else ")"
-        save(draw_mistakes(f"What {TITLES[name]} still gets wrong", teX, teY, predicted,
+        save(draw_mistakes(f"What the {titles[name]} still gets wrong", teX, teY, predicted,
                            probabilities, note=note), out / f"9_mistakes_{name}.png")
-    save(draw_confusion_matrices({TITLES[name]: (teY, predicted)
+    save(draw_confusion_matrices({titles[name]: (teY, predicted)
                                   for name, (predicted, _) in answers.items()}),
          out / "10_confusion_matrices.png", dpi=70)
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))

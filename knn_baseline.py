@@ -59,17 +59,21 @@ def vote(neighbour_labels, n_classes=10):
     return neighbour_labels[np.arange(len(neighbour_labels)), first]
 
 
-def predict(test, train, train_labels, k=1, chunk=500, progress=False):
-    """Labels for every test image, `chunk` test images at a time."""
+def neighbours(test, train, k, chunk=500, progress=False):
+    """nearest() for every test image, `chunk` test images at a time, so that the
+    distance matrix stays small."""
     from tqdm import tqdm
     train_sq = np.einsum("ij,ij->i", train, train)
-    n_classes = int(train_labels.max()) + 1
-    predictions = []
     starts = range(0, len(test), chunk)
-    for start in tqdm(starts, desc="test chunks", leave=False, disable=not progress):
-        neighbours = nearest(test[start:start + chunk], train, k, train_sq)
-        predictions.append(vote(train_labels[neighbours], n_classes))
-    return np.concatenate(predictions)
+    return np.concatenate([nearest(test[start:start + chunk], train, k, train_sq)
+                           for start in tqdm(starts, desc="test chunks", leave=False,
+                                             disable=not progress)])
+
+
+def predict(test, train, train_labels, k=1, chunk=500, progress=False):
+    """Labels for every test image."""
+    nearest_labels = train_labels[neighbours(test, train, k, chunk, progress)]
+    return vote(nearest_labels, int(train_labels.max()) + 1)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 MODES = ("C", "NUMBA", "JAX")
 FALLBACKS = ("C", "JAX", "NUMBA")  # fastest first, on a CPU (README, "Backends")
@@ -105,7 +105,8 @@ def missing(name):
 
 
 def one_core_note(name):
-    if name == "C" and not c_verdict().openmp_flags:
+    from toolkit import toolchain
+    if name == "C" and not toolchain.openmp_flags():
         return ("the C++ compiler has no OpenMP: --mode C runs its kernels on one core; "
                 "a compiler with OpenMP (gcc, or libomp on a Mac) uses every core")
     return ""
@@ -118,18 +119,17 @@ class Verdict:
     reason: str = ""          # what is missing, for a one-line message
     remedy: str = ""          # what to install or do about it
     blas_flags: str = ""      # PyTensor's blas__ldflags that linked
-    openmp_flags: tuple = field(default=())  # empty: the C kernels run on one core
 
 
 @functools.cache
 def c_verdict():
     """Whether --mode C can run here (a Verdict), checked once per machine: the
-    compiler, the BLAS, OpenMP, then the project's kernels compiled and run."""
+    compiler, the BLAS, then the project's kernels compiled and run (OpenMP is
+    toolchain.openmp_flags(), asked apart: without it C still runs, on one core)."""
     from toolkit import toolchain
     if not toolchain.compiler():
         return Verdict(False, toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
-    answer = toolchain.cached("c", lambda: asdict(check_c()))
-    return Verdict(**{**answer, "openmp_flags": tuple(answer["openmp_flags"])})
+    return Verdict(**toolchain.cached("c", lambda: asdict(check_c())))
 
 
 def check_c():
@@ -147,7 +147,7 @@ def check_c():
                               f"{toolchain.compiler()} ({why})",
                        "--mode JAX and NUMBA need no compiler; please report it, with the "
                        "compiler's version")
-    return Verdict(True, blas_flags=blas_flags, openmp_flags=toolchain.openmp_flags())
+    return Verdict(True, blas_flags=blas_flags)
 
 
 def check_kernels(blas_flags):
@@ -178,11 +178,13 @@ def check_kernels(blas_flags):
 
 def compile_mode(name, device="cpu"):
     """The pytensor Mode behind a --mode name, set up for the device."""
+    if name not in MODES:
+        raise BackendError(f"--mode must be one of {', '.join(MODES)}, got {name!r}")
+    why, remedy = missing(name)
+    if why:
+        raise BackendError(f"--mode {name} cannot run here: {why}; {remedy}")
     if name == "C":
-        verdict = c_verdict()
-        if not verdict.ok:
-            raise BackendError(f"--mode C cannot run here: {verdict.reason}; {verdict.remedy}")
-        return c_mode(verdict.blas_flags)
+        return c_mode(c_verdict().blas_flags)
     if name == "NUMBA":
         from pytensor.link.numba.linker import NumbaLinker
         return mode_with(quiet_linker(NumbaLinker, EXPECTED_WARNINGS["NUMBA"]), "numba")
@@ -193,7 +195,6 @@ def compile_mode(name, device="cpu"):
         from toolkit import ops_jax
         ops_jax.register()
         return mode_with(quiet_linker(JAXLinker, EXPECTED_WARNINGS["JAX"]), "jax")
-    raise BackendError(f"--mode must be one of {', '.join(MODES)}, got {name!r}")
 
 
 def c_mode(blas_flags):
@@ -224,9 +225,6 @@ def mode_with(linker, tag):
 
 def setup_jax(device):
     """JAX on the chosen device, without taking most of a GPU's memory."""
-    if not has_module("jax"):
-        raise BackendError("--mode JAX needs the jax package: pip install -r requirements.txt, "
-                           "or choose --mode C or NUMBA")
     # XLA takes 75 % of a GPU's memory at start by default; grow as needed instead,
     # unless the user said otherwise. Read when JAX first meets the GPU, so set early.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

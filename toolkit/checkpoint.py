@@ -13,13 +13,12 @@ It is written whole or not at all (files.write_atomic): a run stopped at any
 moment leaves the last complete checkpoint. A truncated or corrupt file is
 refused as a whole; zip's checksums catch a damaged array.
 """
-import io
 import json
 import zipfile
 
 import numpy as np
 
-from toolkit.files import write_atomic
+from toolkit.files import write_npz
 
 FORMAT = 1
 RECIPE = ("lr", "batch_size", "ntrain", "seed")  # what must match to continue a run
@@ -34,8 +33,9 @@ def train_state(train):
     return [i.variable for i in train.maker.inputs if i.shared]
 
 
-def is_generator(value):
-    return isinstance(value, np.random.Generator)
+def shapes(train):
+    """Each variable's shape and type, in the order train_state() lists them."""
+    return [[list(np.shape(v.get_value(borrow=True))), str(v.type)] for v in train_state(train)]
 
 
 def save(path, script, args, train, records):
@@ -43,18 +43,15 @@ def save(path, script, args, train, records):
     arrays, generators = {}, {}
     for i, variable in enumerate(train_state(train)):
         value = variable.get_value(borrow=True)
-        if is_generator(value):
+        if isinstance(value, np.random.Generator):
             generators[str(i)] = value.bit_generator.state
         else:
             arrays[f"state_{i}"] = np.asarray(value)
     meta = {"format": FORMAT, "script": script, "epoch": len(records), "records": records,
             "recipe": {k: getattr(args, k) for k in RECIPE}, "mode": args.mode_name,
-            "shapes": [[list(np.shape(v.get_value(borrow=True))), str(v.type)]
-                       for v in train_state(train)],
-            "generators": generators, "numpy_global": numpy_global_state()}
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-    write_atomic(path, buffer.getvalue())
+            "shapes": shapes(train), "generators": generators,
+            "numpy_global": numpy_global_state()}
+    write_npz(path, {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays})
 
 
 def numpy_global_state():
@@ -92,7 +89,7 @@ def differences(meta, script, args, train, allow_new_lr=False):
             hint = " (--new-lr continues with this run's)" if key == "lr" else ""
             return (f"it was written with --{key.replace('_', '-')} {meta['recipe'][key]}, "
                     f"this run has {getattr(args, key)}{hint}")
-    ours = [[list(np.shape(v.get_value(borrow=True))), str(v.type)] for v in train_state(train)]
+    ours = shapes(train)
     if meta["shapes"] != ours:
         theirs = meta["shapes"]
         if len(theirs) != len(ours):

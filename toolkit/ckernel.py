@@ -153,16 +153,13 @@ class CExpr(str):
     output. // is C's / , the same for the sizes here, which are never negative."""
 
     def _op(self, symbol, other, swap=False):
-        if isinstance(other, int) and other == 0 and symbol in "+-" and not swap:
+        if isinstance(other, int) and other == 0 and symbol in "+-":  # valid's zero padding
             return self
         left, right = (other, self) if swap else (self, other)
         return CExpr(f"({left} {symbol} {right})")
 
     def __add__(self, other): return self._op("+", other)
-    def __radd__(self, other): return self if other == 0 else self._op("+", other, swap=True)
     def __sub__(self, other): return self._op("-", other)
-    def __rsub__(self, other): return self._op("-", other, swap=True)
     def __mul__(self, other): return self._op("*", other)
-    def __rmul__(self, other): return self._op("*", other, swap=True)
+    def __rmul__(self, other): return self._op("*", other, swap=True)  # 2 * padding
     def __floordiv__(self, other): return self._op("/", other)
-    def __rfloordiv__(self, other): return self._op("/", other, swap=True)

@@ -30,6 +30,16 @@ def current_umask():
     return mask
 
 
+def write_npz(path, arrays):
+    """numpy arrays by name, as an .npz archive (np.load reads it)."""
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
 def write_json(path, value):
     write_atomic(path, json.dumps(value, indent=1) + "\n")
 

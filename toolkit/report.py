@@ -39,9 +39,9 @@ def results_table(results=RESULTS):
     for name, model in MODELS.items():
         script, talk = model.script, model.talk
         for run_name, run in RUNS.items():
-            path = results / f"{run_name}.jsonl"
             if run.model != name:
                 continue
+            path = results / f"{run_name}.jsonl"
             if path.exists():
                 rows.append(run_row(script, run.recipe, read_jsonl(path), talk))
             elif not run.extra:

@@ -72,7 +72,7 @@ def first_line(text):
     return (telling or lines or ["no message"])[0][:200]
 
 
-def try_program(source, flags=(), run=True, library_path=None):
+def try_program(source, flags=(), library_path=None):
     """Compile source (C++) with this machine's compiler and flags, and run it.
     (True, '') or (False, the first line of what went wrong)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,8 +85,6 @@ def try_program(source, flags=(), run=True, library_path=None):
             return False, first_line(e)
         if built.returncode != 0:
             return False, first_line(built.stderr or built.stdout)
-        if not run:
-            return True, ""
         env = dict(os.environ)
         if library_path:  # where the linker took no -rpath
             for name in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "PATH"):
@@ -136,10 +134,11 @@ def sources_digest():
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
-def compiler_version():
+@functools.cache
+def compiler_version(cxx):
+    """The first line of `cxx --version`: a compiler upgraded in place is another one."""
     try:
-        out = subprocess.run([compiler(), "--version"], capture_output=True, text=True,
-                             timeout=30)
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
         return first_line(out.stdout or out.stderr)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"no version ({e})"
@@ -153,10 +152,10 @@ def cache_path():
 def cached(kind, compute):
     """compute(), kept in cache_path() under a key of everything it depends on."""
     import pytensor
+    users_blas = pytensor.config.blas__ldflags if blas.user_configured_blas() else None
     key = hashlib.sha256(json.dumps([
         kind, sys.version, platform.platform(), pytensor.__version__, compiler(),
-        compiler_version(), pytensor.config.gcc__cxxflags, blas.user_configured_blas(),
-        pytensor.config.blas__ldflags if blas.user_configured_blas() else "",
+        compiler_version(compiler()), pytensor.config.gcc__cxxflags, users_blas,
         blas.openblas_flags(), sources_digest()]).encode()).hexdigest()
     path = cache_path()
     try:

@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from toolkit import backends, toolchain
-from toolkit.files import write_atomic, write_jsonl
+from toolkit import backends, checkpoint, toolchain
+from toolkit.files import write_jsonl, write_npz
 from toolkit.notebook import LearningCurve, in_notebook
 
 
@@ -49,6 +49,15 @@ def positive_float(text):
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def stop(error, prog):
+    """A problem with the user's input or machine: in a terminal one line and exit 2,
+    in a notebook the exception itself (the kernel lives on)."""
+    if in_notebook():
+        raise error
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    sys.exit(2)
 
 
 def check_output_folders(parser, *paths):
@@ -145,12 +154,9 @@ def check_pytensor_flags():
         return
     if why:
         others = " or ".join(f"mode={m}" for m in backends.MODES if m != name)
-        message = (f"PYTENSOR_FLAGS=mode={pytensor.config.mode} cannot run here: {why}; "
-                   f"{remedy}, or choose {others}")
-        if in_notebook():
-            raise backends.BackendError(message)
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        stop(backends.BackendError(f"PYTENSOR_FLAGS=mode={pytensor.config.mode} cannot run "
+                                   f"here: {why}; {remedy}, or choose {others}"),
+             os.path.basename(sys.argv[0]))
 
 
 def minibatches(n, batch_size, progress=False):
@@ -181,7 +187,7 @@ class Report:
     range(report.epochs_done, args.epochs), so a notebook's training cell run
     again continues where the model is."""
 
-    def __init__(self, args, params, train=None):
+    def __init__(self, args, params, train):
         self.args, self.params, self.train = args, params, train
         self.records = []
         self.device = backends.device_name(args.mode_name)
@@ -191,15 +197,11 @@ class Report:
             self.resume(args.resume)
 
     def resume(self, path):
-        from toolkit import checkpoint
         try:
             self.records = checkpoint.restore(path, self.args.script, self.args, self.train,
                                               allow_new_lr=self.args.new_lr)
         except checkpoint.CheckpointError as e:
-            if in_notebook():
-                raise
-            print(f"{self.args.script}: error: {e}", file=sys.stderr)
-            sys.exit(2)
+            stop(e, self.args.script)
         print(f"resumed from {path} after epoch {self.epochs_done}"
               + ("" if self.epochs_done < self.args.epochs else
                  f": --epochs {self.args.epochs} are done already"), flush=True)
@@ -245,17 +247,13 @@ class Report:
         if self.args.save:
             save_params(self.args.save, self.params)
         if self.args.checkpoint:
-            from toolkit import checkpoint
             checkpoint.save(self.args.checkpoint, self.args.script, self.args, self.train,
                             self.records)
         return record
 
 
 def save_params(path, params):
-    import io
-    buffer = io.BytesIO()
-    np.savez(buffer, **{name: p.get_value() for name, p in params.items()})
-    write_atomic(path, buffer.getvalue())
+    write_npz(path, {name: p.get_value() for name, p in params.items()})
 
 
 def summary(inputs, outputs, example, params):
