@@ -103,7 +103,14 @@ def main(argv=None):
             rows.append(row)
     pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
                          text=True).stdout.split()[1]
-    write_json(ROOT / "results" / "install.json", {
+    path = ROOT / "results" / "install.json"
+    if path.exists():  # a run of some platforms or Pythons keeps the others' rows
+        done = {(row["platform"], row["python"]) for row in rows}
+        kept = [row for row in json.loads(path.read_text())["rows"]
+                if (row["platform"], row["python"]) not in done]
+        rows = sorted(kept + rows, key=lambda row: (list(PLATFORMS).index(row["platform"]),
+                                                    row["python"]))
+    write_json(path, {
         "rows": rows, "shown": list(SHOWN), "measured": time.strftime("%Y-%m-%d"),
         "command": f"pip {pip} install --dry-run --report --only-binary=:all: "
                    "--python-version V --platform P -r requirements.txt"})
