@@ -9,10 +9,6 @@
 import pytensor
 from pytensor import tensor as T
 
-from toolkit.training import check_pytensor_flags
-
-check_pytensor_flags()  # PYTENSOR_FLAGS chose the backend: can it run here? one line if not
-
 a = T.scalar()
 b = T.scalar()
 

@@ -10,10 +10,6 @@ import numpy as np
 import pytensor
 from pytensor import tensor as T
 
-from toolkit.training import check_pytensor_flags
-
-check_pytensor_flags()  # PYTENSOR_FLAGS chose the backend: can it run here? one line if not
-
 pytensor.config.floatX = "float32"
 np.random.seed(42)
 

@@ -11,11 +11,12 @@ import pytensor
 from pytensor import tensor as T
 
 from load import mnist
-from toolkit import training
+from toolkit import backends, trained, training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="C")
 np.random.seed(args.seed)
+mode = backends.prepare(args)  # the backend for this machine, set up before the data
 
 # %% [markdown]
 # ## Back to Theano: the model, the cost and the update
@@ -40,7 +41,10 @@ X = T.fmatrix()
 Y = T.fmatrix()
 
 w = init_weights((784, 10))
-params = {"w": w}  # by name: what --save writes
+# by name: what --save writes and --params reads
+params = {"w": w}
+if args.params:
+    trained.load(args.params, params, args.script)  # trained weights instead of random ones
 
 py_x = model(X, w)
 y_pred = T.argmax(py_x, axis=1)
@@ -50,10 +54,14 @@ gradient = T.grad(cost=cost, wrt=w)
 update = [[w, w - gradient * args.lr]]
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=update,
-                          allow_input_downcast=True, mode=args.mode)
-predict = pytensor.function(inputs=[X], outputs=y_pred, allow_input_downcast=True, mode=args.mode)
+                          allow_input_downcast=True, mode=mode)
+predict = pytensor.function(inputs=[X], outputs=y_pred, allow_input_downcast=True, mode=mode)
+probabilities = pytensor.function(inputs=[X], outputs=py_x, allow_input_downcast=True,
+                                  mode=mode)
 training.summary(X, py_x, teX, params)
-report = training.Report(args, params, train)  # with --resume: the checkpoint's state
+report = training.Report(args, train)  # one line per epoch; writes --log and --checkpoint
+if args.resume:
+    report.resume(args.resume)  # weights, optimizer, generators and epochs done
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -67,3 +75,6 @@ for i in range(report.epochs_done, args.epochs):
         batch_cost = train(trX[start:end], trY[start:end])
         report.add_cost(batch_cost, end - start)
     report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+
+if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
+    trained.save(args.save, params, report.recipe(), probabilities(teX))

@@ -14,13 +14,15 @@ import pytensor
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
-from load import mnist
-from toolkit import training
+from load import SAMPLE_DIGIT, mnist, read_digit
+from toolkit import backends, trained, training
 from toolkit.ops import conv2d, max_pool_2d
 
 pytensor.config.floatX = "float32"
-args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C")
+args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C",
+                           digit=SAMPLE_DIGIT)
 np.random.seed(args.seed)
+mode = backends.prepare(args)  # the backend for this machine, set up before the data
 with warnings.catch_warnings(action="ignore", category=FutureWarning):
     srng = RandomStream(seed=args.seed)  # Theano's srng; PyTensor 3 marks it deprecated
 
@@ -112,14 +114,21 @@ l1, l2, l3, l4, py_x = model(X, w, w2, w3, w4, w_o, 0., 0.)
 y_x = T.argmax(py_x, axis=1)
 
 cost = T.mean(-T.sum(Y * T.log(noise_py_x), axis=1))  # categorical cross-entropy
-params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}  # by name: what --save writes
+# by name: what --save writes and --params reads
+params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}
+if args.params:
+    trained.load(args.params, params, args.script)  # trained weights instead of random ones
 updates = RMSprop(cost, list(params.values()), lr=args.lr)
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
-                          allow_input_downcast=True, mode=args.mode)
-predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=args.mode)
+                          allow_input_downcast=True, mode=mode)
+predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=mode)
+probabilities = pytensor.function(inputs=[X], outputs=py_x, allow_input_downcast=True,
+                                  mode=mode)
 training.summary(X, py_x, teX, params)
-report = training.Report(args, params, train)  # with --resume: the checkpoint's state
+report = training.Report(args, train)  # one line per epoch; writes --log and --checkpoint
+if args.resume:
+    report.resume(args.resume)  # weights, optimizer, generators and epochs done
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -136,14 +145,18 @@ for i in range(report.epochs_done, args.epochs):
         report.add_cost(batch_cost, end - start)
     report.end_epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))
 
+if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
+    trained.save(args.save, params, report.recipe(),
+                 training.predict_in_batches(probabilities, teX))
+
 # %% [markdown]
 # ## Your own digit
 # Write a digit on paper or on a screen, save it as a PNG or JPEG, and ask the net.
 # It is read the way MNIST was made: grey levels, the digit scaled into a 20 x 20 box
 # and centred by its centre of mass in 28 x 28. From a terminal, with the trained
-# net: `python figures.py --digit my_digit.png`.
+# net and no training: `python 5_convolutional_net.py --params results/cnn.npz
+# --digit my_digit.png`.
 
 # %%
-import figures
-
-figures.your_digit(figures.ROOT / "data" / "digits" / "7.png", params)  # or your own file
+image = read_digit(args.digit)  # a 7 from data/digits/, unless --digit names your own
+training.show_answer(image, probabilities(image.reshape(1, 1, 28, 28))[0])

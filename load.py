@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 REPO_DIR = Path(__file__).resolve().parent / "data" / "mnist"
+SAMPLE_DIGIT = REPO_DIR.parent / "digits" / "7.png"  # an MNIST test 7, written out as a PNG
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",

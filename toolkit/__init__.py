@@ -1,11 +1,10 @@
 """The machinery behind the numbered scripts, one job a module.
 
     training    the command line, minibatches and the per-epoch report
-    runs        the table of models and runs that reproduce, report, bench/,
-                figures.py and the tests share
+    trained     a trained model's file: what --save writes and --params reads
     checkpoint  --checkpoint / --resume: everything the next epoch needs, in one file
-    backends    --mode / --device: which PyTensor backend a graph compiles to, and
-                which can run on this machine
+    backends    --mode / --device: which PyTensor backend a graph compiles to, which
+                can run on this machine, and preparing it (backends.prepare)
     toolchain   what this machine's C toolchain can do: compiler, BLAS, OpenMP
     blas        the OpenBLAS that PyTensor's C code (and ops.py) links to
     ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
@@ -14,10 +13,11 @@
     ops_jax     their versions for the JAX backend
     c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all
-    reproduce   python -m toolkit.reproduce: the talk's full recipes, logged in results/
-    report      python -m toolkit.report: the README's tables, from results/
+    notebook    what differs inside a Jupyter kernel: errors, the learning curve
 
-Importing any of them changes nothing in the process; choosing a mode
-(backends.compile_mode) is what links the BLAS, registers the rewrites and
-the JAX versions.
+Importing any of them changes nothing in the process; backends.prepare() is
+what links the BLAS, registers the rewrites and the JAX versions.
 """
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: scripts, data/, results/

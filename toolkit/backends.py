@@ -45,13 +45,16 @@ EXPECTED_WARNINGS = {
 }
 
 
-# the rewrites of c_rewrites.py that --mode C includes
-C_REWRITES = ("inline_softmax", "standard_uniform", "rectify", "mask_where_equal",
-              "parallel_dot")
-
-
 class BackendError(RuntimeError):
     """A mode or device that cannot be used here; the message says what to do."""
+
+
+class Missing(BackendError):
+    """What a mode lacks on this machine (why) and what to do about it (remedy)."""
+
+    def __init__(self, why, remedy):
+        super().__init__(f"{why}; {remedy}")
+        self.why, self.remedy = why, remedy
 
 
 def has_module(name):
@@ -62,8 +65,23 @@ def has_module(name):
         return False
 
 
+def prepare(args):
+    """The backend for a script's --mode and --device, chosen and set up: the
+    PyTensor Mode its pytensor.function calls take. Prints a one-line note where it
+    falls back from the script's default; a mode that cannot run here ends the run
+    with one line (exit 2; raises in a notebook). Call it before loading any data."""
+    from toolkit.notebook import stop
+    try:
+        name, note = choose(args.mode, args.device, default=args.default_mode)
+        if note:
+            print(f"note: {note}", file=sys.stderr, flush=True)
+        return compile_mode(name, args.device)
+    except BackendError as e:
+        stop(e, args.script)
+
+
 def choose(mode=None, device="cpu", default="C"):
-    """The mode name for a --mode / --device pair, and a note ('' or one line) to
+    """The mode name for a --mode / --device pair, and a note (None or one line) to
     show the user.
 
     --device gpu means JAX (the only backend here that runs on a GPU); asking for
@@ -79,29 +97,53 @@ def choose(mode=None, device="cpu", default="C"):
                                f"--mode JAX (leave --mode out)")
         mode = "JAX"
     if mode is not None:
-        why, remedy = missing(mode)
-        if why:
-            raise BackendError(f"--mode {mode} cannot run here: {why}; {remedy}")
+        try:
+            require(mode)
+        except Missing as e:
+            raise BackendError(f"--mode {mode} cannot run here: {e}") from None
         return mode, one_core_note(mode)
-    why, remedy = missing(default)
-    if not why:
+    try:
+        require(default)
         return default, one_core_note(default)
+    except Missing as e:
+        default_missing = e
     for other in [m for m in FALLBACKS if m != default]:
-        if not missing(other)[0]:
-            return other, f"{why}: using --mode {other}; {remedy}"
-    raise BackendError(f"no backend can run here: {why}; {remedy}")
+        if can_run(other):
+            return other, (f"{default_missing.why}: using --mode {other}; "
+                           f"{default_missing.remedy}")
+    raise BackendError(f"no backend can run here: {default_missing}")
 
 
-def missing(name):
-    """('', '') if mode `name` can run here, else (what is missing, what to do)."""
+def require(name):
+    """Nothing if mode `name` can run here; else Missing (what is missing, what to do)."""
     if name == "C":
         verdict = c_verdict()
-        return ("", "") if verdict.ok else (verdict.reason, verdict.remedy)
-    if name == "JAX" and not has_module("jax"):
-        return "jax is not installed", "pip install -r requirements.txt for --mode JAX"
-    if name == "NUMBA" and not has_module("numba"):
-        return "numba is not installed", "pip install numba for --mode NUMBA"
-    return "", ""
+        if not verdict.ok:
+            raise Missing(verdict.reason, verdict.remedy)
+    elif name == "JAX" and not has_module("jax"):
+        raise Missing("jax is not installed", "pip install -r requirements.txt for --mode JAX")
+    elif name == "NUMBA" and not has_module("numba"):
+        raise Missing("numba is not installed", "pip install numba for --mode NUMBA")
+
+
+def can_run(name):
+    try:
+        require(name)
+    except Missing:
+        return False
+    return True
+
+
+def mode_name(function):
+    """C, NUMBA or JAX: the backend a compiled pytensor function runs on."""
+    from pytensor.link.jax.linker import JAXLinker
+    from pytensor.link.numba.linker import NumbaLinker
+    linker = function.maker.linker
+    if isinstance(linker, JAXLinker):
+        return "JAX"
+    if isinstance(linker, NumbaLinker):
+        return "NUMBA"
+    return "C"
 
 
 def one_core_note(name):
@@ -109,7 +151,7 @@ def one_core_note(name):
     if name == "C" and not toolchain.openmp_flags():
         return ("the C++ compiler has no OpenMP: --mode C runs its kernels on one core; "
                 "a compiler with OpenMP (gcc, or libomp on a Mac) uses every core")
-    return ""
+    return None
 
 
 @dataclass(frozen=True)
@@ -141,18 +183,23 @@ def check_c():
     blas_flags, why, remedy = toolchain.link_blas()
     if blas_flags is None:
         return Verdict(False, why, remedy)
-    why = check_kernels(blas_flags)
-    if why:
+    try:
+        check_kernels(blas_flags)
+    except KernelError as e:
         return Verdict(False, f"the project's C kernels do not build with "
-                              f"{toolchain.compiler()} ({why})",
+                              f"{toolchain.compiler()} ({e})",
                        "--mode JAX and NUMBA need no compiler; please report it, with the "
                        "compiler's version")
     return Verdict(True, blas_flags=blas_flags)
 
 
+class KernelError(RuntimeError):
+    """The project's C kernels did not compile, or computed wrong numbers."""
+
+
 def check_kernels(blas_flags):
     """Compile the conv, pool, rectifier and matrix-product kernels through --mode C
-    and compare them with their numpy versions: '' or what went wrong."""
+    and compare them with their numpy versions; KernelError says what went wrong."""
     import numpy as np
     import pytensor
     from pytensor import tensor as T
@@ -170,19 +217,19 @@ def check_kernels(blas_flags):
             got = pytensor.function([X, W, A], outputs, mode=c_mode(blas_flags))(*values)
             expected = pytensor.function([X, W, A], outputs, mode="FAST_COMPILE")(*values)
     except Exception as e:  # a failed compile raises one of several kinds
-        return toolchain.first_line(e)
+        raise KernelError(toolchain.first_line(e)) from None
     if not all(np.allclose(g, e, rtol=1e-4, atol=1e-4) for g, e in zip(got, expected)):
-        return "they built but computed wrong numbers"
-    return ""
+        raise KernelError("they built but computed wrong numbers")
 
 
 def compile_mode(name, device="cpu"):
     """The pytensor Mode behind a --mode name, set up for the device."""
     if name not in MODES:
         raise BackendError(f"--mode must be one of {', '.join(MODES)}, got {name!r}")
-    why, remedy = missing(name)
-    if why:
-        raise BackendError(f"--mode {name} cannot run here: {why}; {remedy}")
+    try:
+        require(name)
+    except Missing as e:
+        raise BackendError(f"--mode {name} cannot run here: {e}") from None
     if name == "C":
         return c_mode(c_verdict().blas_flags)
     if name == "NUMBA":
@@ -207,14 +254,13 @@ def c_mode(blas_flags):
     from toolkit import blas, c_rewrites
     blas.link_pytensor(blas_flags)
     blas.one_thread()
-    tags = [f"c_{name}" for name in C_REWRITES]
-    for name, tag in zip(C_REWRITES, tags):
+    for tag, rewrite in c_rewrites.REWRITES.items():
         if tag not in optdb.__db__:  # once per process, reload or not
             # after fusion (49), before the in-place rewrites (49.5 and later)
-            optdb.register(tag, dfs_rewriter(getattr(c_rewrites, name)), position=49.4)
+            optdb.register(tag, dfs_rewriter(rewrite), position=49.4)
     # cvm_nogc: the C virtual machine keeps each intermediate array between calls, so
     # a training step reuses last step's memory instead of allocating it afresh
-    return Mode(linker="cvm_nogc", optimizer="fast_run").including(*tags)
+    return Mode(linker="cvm_nogc", optimizer="fast_run").including(*c_rewrites.REWRITES)
 
 
 def mode_with(linker, tag):

@@ -7,7 +7,7 @@ backends.c_mode() registers (once per process) and includes.
   numpy for them in float64 with broadcast bounds, then casts them; drawn as
   Generator.random(size, dtype=float32) they cost less (the CNN draws 1.5 million
   a step). Same distribution, same generator, other numbers.
-- rectify, mask_where_equal: the slides' rectify, maximum(x, 0.), and its
+- parallel_rectifier, mask_where_equal: the slides' rectify, maximum(x, 0.), and its
   gradient, eq(maximum(x, 0), x) * g (ge(x, 0) * g in PyTensor after 3.0), are
   PyTensor's generic Elemwise loops, on one core; here they are vectorized loops
   on every core (c/elementwise.c).
@@ -149,7 +149,7 @@ def mask_where_equal(fgraph, node):
 
 
 @node_rewriter([Elemwise])
-def rectify(fgraph, node):
+def parallel_rectifier(fgraph, node):
     if (isinstance(node.op.scalar_op, scalar.ScalarMaximum) and len(node.inputs) == 2
             and node.outputs[0].dtype in ("float32", "float64")):
         x, zero = node.inputs
@@ -230,3 +230,9 @@ def parallel_dot(fgraph, node):
     if node.outputs[0].dtype in ("float32", "float64") and all(
             i.dtype == node.outputs[0].dtype for i in node.inputs[:2]):
         return [ParallelDot()(*node.inputs)]
+
+
+# What --mode C includes, by the tag each is registered under in PyTensor's optdb.
+REWRITES = {"c_inline_softmax": inline_softmax, "c_standard_uniform": standard_uniform,
+            "c_parallel_rectifier": parallel_rectifier, "c_mask_where_equal": mask_where_equal,
+            "c_parallel_dot": parallel_dot}

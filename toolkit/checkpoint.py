@@ -38,8 +38,8 @@ def shapes(train):
     return [[list(np.shape(v.get_value(borrow=True))), str(v.type)] for v in train_state(train)]
 
 
-def save(path, script, args, train, records):
-    """Write the checkpoint of a run after epoch len(records)."""
+def save(path, recipe, train, records):
+    """Write the checkpoint of a run after epoch len(records); recipe: Report.recipe()."""
     arrays, generators = {}, {}
     for i, variable in enumerate(train_state(train)):
         value = variable.get_value(borrow=True)
@@ -47,8 +47,8 @@ def save(path, script, args, train, records):
             generators[str(i)] = value.bit_generator.state
         else:
             arrays[f"state_{i}"] = np.asarray(value)
-    meta = {"format": FORMAT, "script": script, "epoch": len(records), "records": records,
-            "recipe": {k: getattr(args, k) for k in RECIPE}, "mode": args.mode_name,
+    meta = {"format": FORMAT, "script": recipe["script"], "epoch": len(records),
+            "records": records, "recipe": {k: recipe[k] for k in RECIPE}, "mode": recipe["mode"],
             "shapes": shapes(train), "generators": generators,
             "numpy_global": numpy_global_state()}
     write_npz(path, {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays})
@@ -75,39 +75,41 @@ def load(path):
     return meta, arrays
 
 
-def differences(meta, script, args, train, allow_new_lr=False):
-    """What keeps the checkpoint from continuing this run, in words ('' if nothing).
-    A notebook has no script name (None): there the variables' shapes tell."""
+def check_continues(meta, script, recipe, train, allow_new_lr=False):
+    """Raise CheckpointError (without the file's name) saying what keeps the
+    checkpoint from continuing this run. A notebook has no script name (None):
+    there the variables' shapes tell."""
     if meta["script"] and script and meta["script"] != script:
-        return f"it was written by {meta['script']}, not {script}"
-    if meta["mode"] != args.mode_name:
-        return f"it was written with --mode {meta['mode']}, this run has --mode {args.mode_name}"
+        raise CheckpointError(f"it was written by {meta['script']}, not {script}")
+    if meta["mode"] != recipe["mode"]:
+        raise CheckpointError(f"it was written with --mode {meta['mode']}, this run has "
+                              f"--mode {recipe['mode']}")
     for key in RECIPE:
         if key == "lr" and allow_new_lr:
             continue
-        if meta["recipe"][key] != getattr(args, key):
+        if meta["recipe"][key] != recipe[key]:
             hint = " (--new-lr continues with this run's)" if key == "lr" else ""
-            return (f"it was written with --{key.replace('_', '-')} {meta['recipe'][key]}, "
-                    f"this run has {getattr(args, key)}{hint}")
-    ours = shapes(train)
-    if meta["shapes"] != ours:
-        theirs = meta["shapes"]
+            raise CheckpointError(f"it was written with --{key.replace('_', '-')} "
+                                  f"{meta['recipe'][key]}, this run has {recipe[key]}{hint}")
+    ours, theirs = shapes(train), meta["shapes"]
+    if theirs != ours:
         if len(theirs) != len(ours):
-            return f"it holds {len(theirs)} variables, this model trains {len(ours)}"
+            raise CheckpointError(f"it holds {len(theirs)} variables, this model trains "
+                                  f"{len(ours)}")
         i = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
-        return f"its variable {i} is {theirs[i][1]} {theirs[i][0]}, this model's is " \
-               f"{ours[i][1]} {ours[i][0]}"
-    return ""
+        raise CheckpointError(f"its variable {i} is {theirs[i][1]} {theirs[i][0]}, this "
+                              f"model's is {ours[i][1]} {ours[i][0]}")
 
 
-def restore(path, script, args, train, allow_new_lr=False):
+def restore(path, script, recipe, train, allow_new_lr=False):
     """Set every variable `train` updates, and numpy's generator, from the checkpoint;
     its records. CheckpointError (naming the file and the difference) if it cannot
     continue this run; nothing is changed then."""
     meta, arrays = load(path)
-    why = differences(meta, script, args, train, allow_new_lr)
-    if why:
-        raise CheckpointError(f"{path} cannot continue this run: {why}")
+    try:
+        check_continues(meta, script, recipe, train, allow_new_lr)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path} cannot continue this run: {e}") from None
     for i, variable in enumerate(train_state(train)):
         if str(i) in meta["generators"]:
             state = meta["generators"][str(i)]

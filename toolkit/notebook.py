@@ -1,5 +1,7 @@
 """What the scripts do differently inside a Jupyter kernel (Jupyter, VS Code,
-PyCharm): know that they are there, and show the learning curve as it grows."""
+PyCharm): know that they are there, raise errors instead of exiting, and show
+the learning curve as it grows."""
+import io
 import sys
 
 
@@ -9,6 +11,26 @@ def in_notebook():
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return getattr(shell, "kernel", None) is not None
+
+
+def stop(error, prog=None):
+    """A problem with the user's input or machine: in a terminal one line on stderr
+    and exit 2, in a notebook the exception itself (the kernel lives on)."""
+    if in_notebook():
+        raise error
+    import os
+    prog = prog or os.path.basename(sys.argv[0])
+    print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def png(figure):
+    """A figure as an image Jupyter shows whatever matplotlib's backend (MPLBACKEND=Agg
+    on a headless server included): the PNG itself, not the figure object."""
+    from IPython.display import Image
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return Image(data=buffer.getvalue(), format="png")
 
 
 class LearningCurve:
@@ -21,12 +43,12 @@ class LearningCurve:
         self.draws = 0
 
     def update(self, records):
-        import matplotlib.pyplot as plt
         from IPython import get_ipython
         from IPython.display import display
-        if self.figure is None:
-            self.figure, (self.accuracy, self.cost) = plt.subplots(1, 2, figsize=(8, 2.6))
-            plt.close(self.figure)  # shown through the display below, not again at cell end
+        from matplotlib.figure import Figure
+        if self.figure is None:  # not pyplot's: nothing for a backend to show at cell end
+            self.figure = Figure(figsize=(8, 2.6))
+            self.accuracy, self.cost = self.figure.subplots(1, 2)
         epochs = [r["epoch"] for r in records]
         self.accuracy.clear()
         self.accuracy.plot(epochs, [100 * r["test_accuracy"] for r in records], marker=".")
@@ -38,6 +60,6 @@ class LearningCurve:
         self.draws += 1
         cell = get_ipython().execution_count
         if self.handle is None or self.shown_in != cell:  # a training cell run again
-            self.handle, self.shown_in = display(self.figure, display_id=True), cell
+            self.handle, self.shown_in = display(png(self.figure), display_id=True), cell
         else:
-            self.handle.update(self.figure)
+            self.handle.update(png(self.figure))

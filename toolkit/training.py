@@ -1,13 +1,16 @@
 """What the talk's training loop leaves implicit: the command line, the minibatch
-ranges, and a report of each epoch (timed, printed, logged, saved, checkpointed).
+ranges, and a report of each epoch (timed, printed, logged, checkpointed).
 
 The model, the cost, the updates, the seed and the loop itself stay in each
 script, as on the slides:
 
     args = training.parse_args(epochs=100, lr=0.05, mode="C")
     np.random.seed(args.seed)
+    mode = backends.prepare(args)
     ...
-    report = training.Report(args, params, train)
+    report = training.Report(args, train)
+    if args.resume:
+        report.resume(args.resume)
     for i in range(report.epochs_done, args.epochs):
         report.start_epoch()
         for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
@@ -25,9 +28,9 @@ import time
 
 import numpy as np
 
-from toolkit import backends, checkpoint, toolchain
-from toolkit.files import write_jsonl, write_npz
-from toolkit.notebook import LearningCurve, in_notebook
+from toolkit import backends, checkpoint
+from toolkit.files import write_jsonl
+from toolkit.notebook import LearningCurve, in_notebook, stop
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -51,39 +54,32 @@ def positive_float(text):
     return value
 
 
-def stop(error, prog):
-    """A problem with the user's input or machine: in a terminal one line and exit 2,
-    in a notebook the exception itself (the kernel lives on)."""
-    if in_notebook():
-        raise error
-    print(f"{prog}: error: {error}", file=sys.stderr)
-    sys.exit(2)
-
-
-def check_output_folders(parser, *paths):
+def check_output_folders(parser, **paths):
     """Fail before any work when a file could not be written at the end."""
-    for path in paths:
+    for flag, path in paths.items():
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
-            parser.error(f"folder {folder} does not exist (for {path})")
+            parser.error(f"--{flag}: folder {folder} does not exist (for {path})")
 
 
-def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None,
-               **defaults):
-    """The command line every MNIST script shares: parsed, checked, and the backend
-    chosen. The defaults are the talk's recipe and the backend that trains that
-    script fastest on a CPU (README, "Backends"); any other option's default can be
-    given too (resume="cnn.ckpt", say).
+def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=None,
+               argv=None, **defaults):
+    """The command line every MNIST script shares, parsed and checked. The defaults
+    are the talk's recipe and the backend that trains that script fastest on a CPU
+    (README, "Backends"; backends.prepare takes it where it can run); any other
+    option's default can be given too (resume="cnn.ckpt", say). A script that
+    passes `digit` (the image its last cell classifies) takes --digit too.
 
-    Returns argparse's namespace, with .mode a PyTensor Mode for pytensor.function
-    and .mode_name its name. In a notebook the defaults are used as they are.
-    A bad argument, a data folder without MNIST or a backend that cannot run here
-    ends a terminal run with one line (argparse's exit 2) and raises in a notebook.
+    Returns argparse's namespace; .mode is the --mode asked for (None: the
+    script's default, .default_mode). In a notebook the defaults are used as they
+    are. A bad argument, an output folder that does not exist, a data folder
+    without MNIST, a --params or --digit file that is not one ends a terminal run
+    with one line (argparse's exit 2) and raises in a notebook.
     """
     parser = OneLineParser(description=sys.modules["__main__"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=positive_int, default=epochs,
-                        help=f"passes over the training set (default {epochs})")
+    parser.add_argument("--epochs", type=positive_int,
+                        help=f"passes over the training set (default {epochs}; 0 with --params)")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help=f"examples per update (default {batch_size})")
     parser.add_argument("--lr", type=positive_float, default=lr,
@@ -100,7 +96,10 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
     parser.add_argument("--mode", choices=backends.MODES, type=str.upper,
                         help=f"PyTensor backend: C, NUMBA or JAX (default {mode} on the cpu, "
                              f"JAX on the gpu)")
-    parser.add_argument("--save", metavar="PATH", help="write the trained parameters (.npz)")
+    parser.add_argument("--save", metavar="PATH", help="at the end, write the trained parameters "
+                        "and the test set's class probabilities (.npz)")
+    parser.add_argument("--params", metavar="PATH", help="start from the weights of a --save "
+                        "file (and train only the --epochs given)")
     parser.add_argument("--log", metavar="PATH", help="write one JSON line per epoch")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="after each epoch, write all that the next one needs")
@@ -109,6 +108,10 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
                              "checkpointing to it unless --checkpoint says otherwise)")
     parser.add_argument("--new-lr", action="store_true",
                         help="with --resume: continue with this run's --lr, not the checkpoint's")
+    if digit is not None:
+        parser.add_argument("--digit", metavar="IMAGE", default=str(digit),
+                            help="a PNG or JPEG of a digit for the trained net to read "
+                                 "(default: a 7 from data/digits/)")
     unknown = set(defaults) - {a.dest for a in parser._actions}
     if unknown:
         raise TypeError(f"parse_args() got unknown options {sorted(unknown)}")
@@ -116,47 +119,27 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, argv=None
     notebook = in_notebook()
     args = parser.parse_args([] if notebook and argv is None else argv)
     args.script = None if notebook else os.path.basename(sys.argv[0])
+    args.default_mode = mode
+    if args.epochs is None:
+        args.epochs = 0 if args.params else epochs
+    if args.resume and args.params:
+        parser.error("--resume and --params: a checkpoint already holds the weights; give one")
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
-    check_output_folders(parser, args.save, args.log, args.checkpoint)
-    from load import MNISTError, check
+    check_output_folders(parser, save=args.save, log=args.log, checkpoint=args.checkpoint)
+    from load import MNISTError, check, read_digit
+    from toolkit import trained
     try:
-        args.mode_name, note = backends.choose(args.mode, args.device, default=mode)
-        if note:
-            print(f"note: {note}", file=sys.stderr, flush=True)
-        args.mode = backends.compile_mode(args.mode_name, args.device)
         check(args.ntrain, args.ntest, args.data_dir)
-    except (MNISTError, backends.BackendError) as e:
+        if args.params:
+            trained.check_script(trained.read(args.params)[0], args.params, args.script)
+        if getattr(args, "digit", None):
+            read_digit(args.digit)
+    except (MNISTError, trained.TrainedError) as e:
         if notebook:
             raise
         parser.error(str(e))
     return args
-
-
-def check_pytensor_flags():
-    """For scripts 0 and 1, whose backend comes from PYTENSOR_FLAGS as Theano's came
-    from THEANO_FLAGS: a mode that cannot run here ends the script with one line
-    (exit 2; raises in a notebook) instead of a traceback from deep inside PyTensor."""
-    import pytensor
-    from pytensor.compile.mode import get_mode
-    from pytensor.link.c.basic import CLinker, OpWiseCLinker
-    from pytensor.link.vm import VMLinker
-    linker = get_mode(pytensor.config.mode).linker
-    needs_c = isinstance(linker, CLinker | OpWiseCLinker) or (
-        isinstance(linker, VMLinker) and linker.use_cloop)
-    name = "C" if needs_c else type(linker).__name__.removesuffix("Linker").upper()
-    if needs_c:  # PyTensor's own C: a compiler is enough, the project's kernels are not used
-        why, remedy = ("", "") if toolchain.compiler() else (
-            toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
-    elif name in backends.MODES:
-        why, remedy = backends.missing(name)
-    else:
-        return
-    if why:
-        others = " or ".join(f"mode={m}" for m in backends.MODES if m != name)
-        stop(backends.BackendError(f"PYTENSOR_FLAGS=mode={pytensor.config.mode} cannot run "
-                                   f"here: {why}; {remedy}, or choose {others}"),
-             os.path.basename(sys.argv[0]))
 
 
 def minibatches(n, batch_size, progress=False):
@@ -177,8 +160,7 @@ def predict_in_batches(predict, X, batch_size=1000):
 
 
 class Report:
-    """Times, prints, logs (--log), saves (--save) and checkpoints (--checkpoint)
-    each epoch of the loop, and with --resume starts where a checkpoint ended.
+    """Times and prints each epoch of the loop, and writes --log and --checkpoint.
 
     An epoch is start_epoch(), one add_cost() per minibatch, then end_epoch() with
     the test accuracy. The training time runs from start_epoch to the last
@@ -187,19 +169,21 @@ class Report:
     range(report.epochs_done, args.epochs), so a notebook's training cell run
     again continues where the model is."""
 
-    def __init__(self, args, params, train):
-        self.args, self.params, self.train = args, params, train
+    def __init__(self, args, train):
+        self.args, self.train = args, train
+        self.mode = backends.mode_name(train)  # what `train` was compiled for
+        self.device = backends.device_name(self.mode)
         self.records = []
-        self.device = backends.device_name(args.mode_name)
         self.started = None
         self.curve = LearningCurve() if in_notebook() else None  # a terminal prints only
-        if args.resume:
-            self.resume(args.resume)
 
     def resume(self, path):
+        """Set every variable `train` updates (weights, optimizer state, random
+        generators), numpy's generator and the epochs done from a --checkpoint file;
+        a file that cannot continue this run: one line, and nothing is changed."""
         try:
-            self.records = checkpoint.restore(path, self.args.script, self.args, self.train,
-                                              allow_new_lr=self.args.new_lr)
+            self.records = checkpoint.restore(path, self.args.script, self.recipe(),
+                                              self.train, allow_new_lr=self.args.new_lr)
         except checkpoint.CheckpointError as e:
             stop(e, self.args.script)
         print(f"resumed from {path} after epoch {self.epochs_done}"
@@ -209,6 +193,13 @@ class Report:
     @property
     def epochs_done(self):
         return len(self.records)
+
+    def recipe(self):
+        """What trained the model so far: the script, its settings and the backend."""
+        args = self.args
+        return {"script": args.script, "lr": args.lr, "batch_size": args.batch_size,
+                "seed": args.seed, "ntrain": args.ntrain, "ntest": args.ntest,
+                "epochs": self.epochs_done, "mode": self.mode, "device": self.device}
 
     def start_epoch(self):
         self.started = self.last_cost = time.perf_counter()
@@ -221,8 +212,7 @@ class Report:
         self.last_cost = time.perf_counter()
 
     def end_epoch(self, test_accuracy):
-        """End the epoch: print one line, rewrite --log, --save and --checkpoint;
-        the epoch's record."""
+        """Print the epoch's line, rewrite --log and --checkpoint; the epoch's record."""
         if self.started is None:
             raise RuntimeError("end_epoch() without start_epoch()")
         test_accuracy = float(test_accuracy)  # JAX computes it only when asked for it
@@ -231,12 +221,13 @@ class Report:
                   "train_cost": self.total_cost / max(self.seen, 1),
                   "train_seconds": self.last_cost - self.started,
                   "eval_seconds": now - self.last_cost,
-                  "mode": self.args.mode_name, "device": self.device}
+                  "mode": self.mode, "device": self.device}
         self.started = None
-        peak = backends.peak_gpu_memory_mb(self.args.mode_name)
+        peak = backends.peak_gpu_memory_mb(self.mode)
         if peak is not None:
             record["peak_gpu_memory_mb"] = peak
         self.records.append(record)
+        record["recipe"] = self.recipe()
         print(f"epoch {record['epoch']:3d}  test accuracy {record['test_accuracy']:.4f}  "
               f"train cost {record['train_cost']:.4f}  {record['train_seconds']:.2f} s",
               flush=True)
@@ -244,16 +235,33 @@ class Report:
             self.curve.update(self.records)
         if self.args.log:
             write_jsonl(self.args.log, self.records)
-        if self.args.save:
-            save_params(self.args.save, self.params)
         if self.args.checkpoint:
-            checkpoint.save(self.args.checkpoint, self.args.script, self.args, self.train,
-                            self.records)
+            checkpoint.save(self.args.checkpoint, self.recipe(), self.train, self.records)
         return record
 
 
-def save_params(path, params):
-    write_npz(path, {name: p.get_value() for name, p in params.items()})
+def show_answer(image, probabilities):
+    """Print the net's answer for one digit, `predicted: 7`, then every class's
+    probability; in a notebook, also the image as the net saw it and the bars."""
+    answer = int(np.argmax(probabilities))
+    print(f"predicted: {answer}")
+    print("  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities)), flush=True)
+    if in_notebook():
+        from IPython.display import display
+        from matplotlib.figure import Figure
+
+        from toolkit.notebook import png
+        fig = Figure(figsize=(7, 2.8))
+        left, right = fig.subplots(1, 2, width_ratios=[1, 2.2])
+        left.imshow(np.reshape(image, (28, 28)), cmap="gray")
+        left.set(title="as MNIST sees it")
+        left.axis("off")
+        right.bar(range(10), probabilities,
+                  color=["C3" if c == answer else "C0" for c in range(10)])
+        right.set(title=f"predicted: {answer}", xticks=range(10), ylim=(0, 1),
+                  ylabel="probability")
+        fig.tight_layout()
+        display(png(fig))
 
 
 def summary(inputs, outputs, example, params):

@@ -1,0 +1,95 @@
+"""A trained model's file: what --save writes, and what --params and figures.py read.
+
+An .npz archive (np.load reads it) holding
+- each weight, by the name the script's `params` gives it;
+- test_probabilities: the net's class probabilities for each test image it was
+  evaluated on, from the script's own noise-free `py_x` (figures.py draws the
+  mistakes and the confusion matrices from them, retraining nothing);
+- meta: JSON (stored as bytes) naming the script, its recipe (learning rate, batch
+  size, epochs, seed, examples), the backend and each weight's shape.
+It is written whole or not at all (files.write_npz). A file of another model, a
+damaged one or one without a weight the model needs is refused in one line.
+"""
+import json
+import zipfile
+
+import numpy as np
+
+from toolkit.files import write_npz
+from toolkit.notebook import stop
+
+FORMAT = 1
+
+
+class TrainedError(ValueError):
+    """A file that is not the trained model asked for; the message names the file."""
+
+
+def save(path, params, recipe, test_probabilities):
+    """Write the weights of `params` (name -> shared variable), the recipe that
+    trained them and the net's probabilities for the test set."""
+    weights = {name: p.get_value() for name, p in params.items()}
+    meta = {"format": FORMAT, **recipe,
+            "weights": {name: list(w.shape) for name, w in weights.items()}}
+    write_npz(path, {**weights, "test_probabilities": np.asarray(test_probabilities, "float32"),
+                     "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
+
+
+def read(path):
+    """(meta, arrays) of a --save file, every array read (and so checked) whole;
+    TrainedError naming the file if it is not one."""
+    try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not an .npz archive")
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(arrays.pop("meta").tobytes())
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError("its meta is not this project's")
+        weights = meta["weights"]
+        for name, shape in weights.items():
+            if name not in arrays or list(arrays[name].shape) != shape:
+                raise ValueError(f"its weight {name} is damaged or missing")
+    except FileNotFoundError:
+        raise TrainedError(f"{path}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile, NotImplementedError) as e:
+        raise TrainedError(f"{path}: not a trained model written by --save ({e})") from None
+    return meta, arrays
+
+
+def check_script(meta, path, script):
+    """A file another script wrote cannot be this script's model."""
+    if script and meta.get("script") and meta["script"] != script:
+        raise TrainedError(f"{path} was written by {meta['script']}, not {script}")
+
+
+def weights_for(path, names_and_shapes, script=None):
+    """The weights a model needs (name -> shape), read from a --save file of `script`:
+    name -> array. TrainedError naming the file and the first weight that is
+    missing or of another shape."""
+    meta, arrays = read(path)
+    check_script(meta, path, script)
+    weights = {}
+    for name, shape in names_and_shapes.items():
+        if name not in meta["weights"]:
+            raise TrainedError(f"{path} has no weight {name} (it holds "
+                               f"{', '.join(meta['weights'])})")
+        if tuple(arrays[name].shape) != tuple(shape):
+            raise TrainedError(f"{path}: its {name} is {'x'.join(map(str, arrays[name].shape))}, "
+                               f"this model's is {'x'.join(map(str, shape))}")
+        weights[name] = arrays[name]
+    return weights
+
+
+def load(path, params, script=None):
+    """Set every shared variable of `params` from a --save file of `script`; nothing is
+    set unless every weight fits. A file that does not: one line, exit 2 (an
+    exception in a notebook)."""
+    try:
+        weights = weights_for(path, {n: p.get_value(borrow=True).shape
+                                     for n, p in params.items()}, script)
+    except TrainedError as e:
+        stop(e, script)
+    for name, variable in params.items():
+        variable.set_value(weights[name].astype(variable.dtype))
