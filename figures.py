@@ -2,10 +2,11 @@
 
     python figures.py                         # into results/figures/, from results/
     python figures.py --quick --out /tmp/fig  # small data, few epochs: minutes
-    python figures.py --digit my_digit.png    # what the trained CNN reads in your digit
 
-Without trained parameters in results/ (python -m toolkit.reproduce), or with
---quick, the MNIST models are trained here first, on a subset when --quick.
+Everything MNIST here is read from what the scripts wrote: the weights and the
+test set's class probabilities of each --save file, the epochs of each --log.
+Without them in results/ (python -m tools.reproduce), or with --quick, each
+script is run first (on a subset when --quick) with --save and --log.
 In a notebook, each draw_* function returns its figure, which Jupyter shows:
 
     import figures
@@ -13,7 +14,6 @@ In a notebook, each draw_* function returns its figure, which Jupyter shows:
 """
 import argparse
 import contextlib
-import inspect
 import io
 import json
 import os
@@ -28,16 +28,19 @@ import numpy as np
 import pytensor
 from pytensor import tensor as T
 
+from toolkit import ROOT
 from toolkit.files import read_jsonl, write_atomic
-from toolkit.runs import MODELS, slide_functions
-
-ROOT = Path(__file__).resolve().parent
+from toolkit.notebook import stop
+from toolkit.trained import TrainedError, check_script, read
+from tools.runs import MODELS
 
 
 # --- trained MNIST models ----------------------------------------------------------
 
 def trained(name, results, quick, workdir):
-    """Parameters and per-epoch log of a model: from results/, or trained now."""
+    """What a model's script wrote: its --save file (the weights by name, the test
+    set's class probabilities, the recipe in meta) and its --log records; from
+    results/, or from the script run now."""
     npz, log = Path(results) / f"{name}.npz", Path(results) / f"{name}.jsonl"
     if quick or not npz.exists():
         npz, log = Path(workdir) / f"{name}.npz", Path(workdir) / f"{name}.jsonl"
@@ -46,7 +49,18 @@ def trained(name, results, quick, workdir):
             args += ["--ntrain", "10000", "--ntest", "1000"]
         subprocess.run([sys.executable, MODELS[name].script, *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return dict(np.load(npz)), read_jsonl(log)
+    meta, arrays = read(npz)
+    check_script(meta, npz, MODELS[name].script)  # results/net.npz must be 3_net.py's
+    return {**arrays, "meta": meta, "path": npz}, read_jsonl(log)
+
+
+def weight(model, name):
+    """One weight of a model's --save file; one line naming both if it has none."""
+    if name not in model["meta"]["weights"]:
+        raise TrainedError(f"{model['path']} has no weight {name}, which figures.py draws "
+                           f"(it holds "
+                           f"{', '.join(model['meta']['weights'])})")
+    return model[name]
 
 
 def tiles(weights, grid, title, shape=(28, 28), cmap="gray"):
@@ -63,9 +77,16 @@ def tiles(weights, grid, title, shape=(28, 28), cmap="gray"):
 
 def draw_linear_regression():
     """w learning the slope of noisy y = 2x: 1_linear_regression.py's own data, graph
-    and train function, its weight reset and trained again pass by pass."""
+    and train function, its weight reset and trained again pass by pass.
+
+    Script 1 is its slide: no command line, no file written. So it is run whole, as
+    `python 1_linear_regression.py` would run it, and what it leaves is read."""
     with contextlib.redirect_stdout(io.StringIO()):  # the script prints its slope
         script = runpy.run_path(str(ROOT / "1_linear_regression.py"))
+    missing = [n for n in ("trX", "trY", "w", "train") if n not in script]
+    if missing:
+        raise NameError(f"1_linear_regression.py no longer defines {', '.join(missing)}, "
+                        f"which figures.py draws")
     trX, trY, w, train = script["trX"], script["trY"], script["w"], script["train"]
     w.set_value(np.zeros_like(w.get_value()))
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -99,8 +120,8 @@ def draw_learning_curves(logs, knn_accuracy):
     return fig
 
 
-def draw_conv_filters(params):
-    w = params["w"]  # (32, 1, 3, 3)
+def draw_conv_filters(w):
+    """The first layer's 32 filters, w (32, 1, 3, 3), as the convolution applies them."""
     fig, axes = plt.subplots(4, 8, figsize=(8, 4.6))
     for ax, kernel in zip(axes.ravel(), w[:, 0]):
         ax.imshow(kernel[::-1, ::-1], cmap="gray", interpolation="nearest")  # as convolved
@@ -109,14 +130,15 @@ def draw_conv_filters(params):
     return fig
 
 
-def draw_feature_maps(params):
+def draw_feature_maps(w):
+    """The first layer's rectified feature maps of one test digit: the slide's
+    rectify(conv2d(X, w, border_mode='full')) for the trained w (32, 1, 3, 3)."""
     from load import mnist
-    from toolkit import backends
     from toolkit.ops import conv2d
     image = mnist(ntrain=1, ntest=1)[1].reshape(1, 1, 28, 28)
     X = T.ftensor4()
-    maps = pytensor.function([X], T.maximum(conv2d(X, params["w"], border_mode="full"), 0),
-                             mode=backends.compile_mode("C"))(image)  # the ops' C kernels
+    maps = pytensor.function([X], T.maximum(conv2d(X, w, border_mode="full"), 0),
+                             mode="FAST_COMPILE")(image)  # one image: any backend will do
     fig, axes = plt.subplots(4, 9, figsize=(9, 4.4))
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
@@ -130,31 +152,6 @@ def draw_feature_maps(params):
 
 
 # --- what the nets still get wrong ----------------------------------------------------
-
-def classifier(name, params):
-    """X -> class probabilities of a trained model, without retraining: the noise-free
-    model of the model's own script (its `model` and the functions it calls, read
-    from the script, dropout off) with the trained parameters."""
-    from toolkit import backends
-    from toolkit.ops import conv2d, max_pool_2d
-    defs = slide_functions(MODELS[name].script, {"np": np, "pytensor": pytensor, "T": T,
-                                                 "conv2d": conv2d, "max_pool_2d": max_pool_2d})
-    model = defs["model"]
-    X = T.ftensor4() if name == "cnn" else T.fmatrix()
-    arguments = list(inspect.signature(model).parameters)[1:]  # the weights, then dropout rates
-    out = model(X, *[pytensor.shared(np.asarray(params[a], "float32")) if a in params else 0.
-                     for a in arguments])
-    py_x = out[-1] if isinstance(out, tuple) else out
-    mode_name, _ = backends.choose(None, "cpu", default="C")
-    probabilities = pytensor.function([X], py_x, mode=backends.compile_mode(mode_name))
-
-    def classify(images):
-        images = np.asarray(images, "float32").reshape((-1, 1, 28, 28) if name == "cnn"
-                                                        else (-1, 784))
-        return np.concatenate([probabilities(images[i:i + 1000])
-                               for i in range(0, len(images), 1000)])
-    return classify
-
 
 def knn_votes(teX, trX, trY, k=10):
     """kNN's nearest neighbour, and the share of each class among its k nearest: the
@@ -215,33 +212,6 @@ def draw_confusion_matrices(results):
     return fig
 
 
-def your_digit(path, params=None):
-    """Read your own digit (PNG or JPEG, any size, dark on light or light on dark)
-    the way MNIST was made, and ask the convolutional net: prints its answer first,
-    `predicted: 7`, then every class's probability. params: the net's parameters (a
-    --save file, or the dict of shared variables a notebook holds); the trained
-    results/cnn.npz by default. Returns a bar chart of the probabilities."""
-    from load import read_digit
-    if params is None:
-        params = ROOT / "results" / "cnn.npz"
-    if isinstance(params, (str, os.PathLike)):
-        params = dict(np.load(params))
-    params = {k: v.get_value() if hasattr(v, "get_value") else v for k, v in params.items()}
-    image = read_digit(path)
-    probabilities = classifier("cnn", params)(image[None])[0]
-    answer = int(np.argmax(probabilities))
-    print(f"predicted: {answer}")
-    print("  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities)))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.8), width_ratios=[1, 2.2])
-    left.imshow(image.reshape(28, 28), cmap="gray")
-    left.set(title="as MNIST sees it")
-    left.axis("off")
-    right.bar(range(10), probabilities, color=["C3" if c == answer else "C0" for c in range(10)])
-    right.set(title=f"predicted: {answer}", xticks=range(10), ylim=(0, 1), ylabel="probability")
-    fig.tight_layout()
-    return fig
-
-
 # --- the two-moons pictures -------------------------------------------------------
 
 def two_moons(n=400, noise=0.2, seed=0):
@@ -253,6 +223,21 @@ def two_moons(n=400, noise=0.2, seed=0):
     y = np.where(label == 0, np.sin(angles), 0.5 - np.sin(angles))
     points = np.stack([x, y], 1) + rng.standard_normal((n, 2)) * noise
     return points.astype(np.float32), np.eye(2, dtype=np.float32)[label]
+
+
+def sgd(cost, params, lr):
+    """3_net.py's update rule: a step down each gradient."""
+    return [(p, p - g * lr) for p, g in zip(params, T.grad(cost=cost, wrt=params))]
+
+
+def rmsprop(cost, params, lr, rho=0.9, epsilon=1e-6):
+    """4_modern_net.py's RMSprop: each gradient scaled by a running average of its size."""
+    updates = []
+    for p, g in zip(params, T.grad(cost=cost, wrt=params)):
+        acc = pytensor.shared(p.get_value() * 0.)
+        acc_new = rho * acc + (1 - rho) * g ** 2
+        updates += [(acc, acc_new), (p, p - lr * g / T.sqrt(acc_new + epsilon))]
+    return updates
 
 
 def moons_net(activation, optimizer, steps, hidden=16, seed=0):
@@ -267,11 +252,9 @@ def moons_net(activation, optimizer, steps, hidden=16, seed=0):
     py_x = T.special.softmax(T.dot(act(T.dot(X, w_h) + b_h), w_o), axis=1)
     cost = T.mean(-T.sum(Y * T.log(py_x), axis=1))
     params = [w_h, b_h, w_o]
-    # the slides' own update rules, read from the scripts that define them
     if optimizer == "SGD":
-        updates = slide_functions("3_net.py", {"T": T})["sgd"](cost, params, lr=0.5)
+        updates = sgd(cost, params, lr=0.5)
     else:
-        rmsprop = slide_functions("4_modern_net.py", {"T": T, "pytensor": pytensor})["RMSprop"]
         updates = rmsprop(cost, params, lr=0.01)
     train = pytensor.function([X, Y], cost, updates=updates)
     prob = pytensor.function([X], py_x[:, 1])
@@ -321,48 +304,47 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="small data and few epochs, for tests and previews")
     parser.add_argument("--results", default=str(ROOT / "results"),
-                        help="where toolkit.reproduce left its logs and parameters")
-    parser.add_argument("--digit", metavar="IMAGE",
-                        help="only classify your own digit (PNG or JPEG) with the trained "
-                             "convolutional net, and print the answer")
-    parser.add_argument("--params", metavar="NPZ", help="with --digit: the net's --save file "
-                        "(default results/cnn.npz)")
+                        help="where tools/reproduce.py left its logs and parameters")
     args = parser.parse_args()
     plt.switch_backend("Agg")  # files only, no display needed
     pytensor.config.floatX = "float32"
-    if args.digit:
-        from load import MNISTError
-        try:
-            plt.close(your_digit(args.digit, args.params))
-        except (MNISTError, OSError) as e:
-            print(f"figures.py: error: {e}", file=sys.stderr)
-            sys.exit(2)
-        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        draw_all(args, out)
+    except (TrainedError, NameError) as e:
+        stop(e, "figures.py")
+    print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
+
+def draw_all(args, out):
     save(draw_linear_regression(), out / "1_linear_regression_fit.png")
-    logs, params = {}, {}
+    logs, models = {}, {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in MODELS:
-            params[name], logs[name] = trained(name, args.results, args.quick, workdir)
-    save(tiles(params["logistic"]["w"], (2, 5),
+            models[name], logs[name] = trained(name, args.results, args.quick, workdir)
+    save(tiles(weight(models["logistic"], "w"), (2, 5),
                "What it learns: logistic regression's ten templates", cmap="RdBu"),
          out / "2_logistic_regression_weights.png")
-    save(tiles(params["net"]["w_h"], (6, 10), 'What an "old" net learns: sigmoid hidden units'),
+    save(tiles(weight(models["net"], "w_h"), (6, 10),
+               'What an "old" net learns: sigmoid hidden units'),
          out / "3_net_hidden_weights.png")
-    save(tiles(params["modern"]["w_h"], (6, 10),
+    save(tiles(weight(models["modern"], "w_h"), (6, 10),
                'What a "modern" net learns: rectifier units with dropout'),
          out / "4_modern_net_hidden_weights.png")
-    save(draw_conv_filters(params["cnn"]), out / "5_convolutional_net_filters.png")
-    save(draw_feature_maps(params["cnn"]), out / "5_convolutional_net_feature_maps.png")
+    first_layer = weight(models["cnn"], "w")
+    save(draw_conv_filters(first_layer), out / "5_convolutional_net_filters.png")
+    save(draw_feature_maps(first_layer), out / "5_convolutional_net_feature_maps.png")
 
     from load import mnist
-    trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000,
-                               ntest=1000 if args.quick else 10000, onehot=False)
+    ntest = {models[name]["meta"]["ntest"] for name in MODELS}
+    if len(ntest) != 1:
+        raise TrainedError(f"the models were evaluated on different test sets ({ntest} images)")
+    trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000, ntest=ntest.pop(),
+                               onehot=False)
     answers = {}
-    for name in MODELS:
-        probabilities = classifier(name, params[name])(teX)
+    for name in MODELS:  # what each net said of every test digit, when its script saved it
+        probabilities = models[name]["test_probabilities"]
         answers[name] = (np.argmax(probabilities, axis=1), probabilities)
     answers["knn"] = knn_votes(teX, trX, trY)
     titles = {**{name: model.title for name, model in MODELS.items()}, "knn": KNN_TITLE}
@@ -393,7 +375,6 @@ def main():
     save(draw_confusion_matrices({titles[name]: (teY, predicted)
                                   for name, (predicted, _) in answers.items()}),
          out / "10_confusion_matrices.png", dpi=70)
-    print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
 
 if __name__ == "__main__":

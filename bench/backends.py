@@ -2,7 +2,7 @@
 (C, NUMBA, JAX), on this CPU, in one run.
 
     python bench/backends.py         # writes results/backends.json
-    python -m toolkit.report         # then rebuild the README's tables
+    python -m tools.report         # then rebuild the README's tables
 
 Each run is short and on the full data (batch 128). The time reported is the last
 epoch's: Numba and JAX compile during the first call, so the first epoch includes
@@ -15,10 +15,10 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
+from toolkit import ROOT  # noqa: E402
 from toolkit.backends import MODES  # noqa: E402
-from toolkit.runs import MODELS  # noqa: E402
+from tools.runs import MODELS  # noqa: E402
 from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is here)
 
 

@@ -3,7 +3,7 @@ platform and Python the README names? Resolved, not installed: pip's own resolve
 with --dry-run, for a platform and a Python other than this machine's.
 
     python bench/resolve.py           # writes results/install.json (a few minutes)
-    python -m toolkit.report          # then rebuild the README's tables
+    python -m tools.report          # then rebuild the README's tables
 
 pip evaluates environment markers for the Python that runs it, not the one it
 resolves for, so the markers of requirements.txt are evaluated here first, for the
@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
+from toolkit import ROOT  # noqa: E402
 from toolkit.files import write_json  # noqa: E402
 
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")

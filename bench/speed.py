@@ -5,7 +5,7 @@ scikit-learn's brute-force 1-nearest-neighbour.
     pip install -r bench/requirements.txt
     python bench/speed.py                    # writes results/speed.json
     python bench/speed.py --models cnn --repeat 3
-    python -m toolkit.report                 # then rebuild the README's tables
+    python -m tools.report                 # then rebuild the README's tables
 
 Each model is timed `--repeat` times, ours and PyTorch one after the other; the
 table shows the median run (by ratio) and every run's ratio.
@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from toolkit import report  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
+from toolkit import ROOT  # noqa: E402
+from tools import report  # noqa: E402
 from toolkit.files import read_jsonl, write_json  # noqa: E402
-from toolkit.runs import MODELS  # noqa: E402
+from tools.runs import MODELS  # noqa: E402
 
 
 def timed_epochs(command):
@@ -59,7 +59,9 @@ def model_row(model, repeat):
     runs = []
     for _ in range(repeat):
         ours = timed_epochs([sys.executable, script, "--epochs", str(epochs)])[-1]
+        recipe = ours["recipe"]  # what our script ran with, from its own --log
         peer = timed_epochs([sys.executable, "bench/torch_models.py", "--model", model,
+                             "--lr", str(recipe["lr"]), "--batch-size", str(recipe["batch_size"]),
                              "--epochs", str(epochs)])[-1]  # the last epoch: warm
         runs.append({"id": [model], "model": MODELS[model].title, "mode": ours["mode"],
                      "ours": ours["train_seconds"], "peer": peer["train_seconds"],

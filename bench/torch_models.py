@@ -1,11 +1,11 @@
 """The talk's MNIST models in PyTorch, the peer the PyTensor scripts are timed against.
 
-Same recipe as the numbered scripts (init randn * 0.01, batch 128, the learning
-rate each script's parse_args call gives, the same dropout and RMSprop settings,
-float32), the same command line and the same --log records, so bench/speed.py can
-compare epoch for epoch.
+Same model as the numbered scripts (init randn * 0.01, the same dropout and
+RMSprop settings, float32), the same command line and the same --log records, so
+bench/speed.py can compare epoch for epoch; it passes the learning rate and batch
+size that our script's own --log recorded.
 
-    python bench/torch_models.py --model cnn --epochs 1
+    python bench/torch_models.py --model cnn --lr 0.001 --epochs 1
 """
 import os
 import sys
@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from toolkit import runs, training  # noqa: E402
+from toolkit import training  # noqa: E402
+from tools import runs  # noqa: E402
 from toolkit.files import write_jsonl  # noqa: E402
 
 
@@ -72,7 +73,7 @@ def main():
     parser.add_argument("--model", choices=list(runs.MODELS), required=True)
     parser.add_argument("--epochs", type=training.positive_int, default=1)
     parser.add_argument("--batch-size", type=training.positive_int, default=128)
-    parser.add_argument("--lr", type=training.positive_float)
+    parser.add_argument("--lr", type=training.positive_float, required=True)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--ntrain", type=training.positive_int, default=60000)
     parser.add_argument("--ntest", type=training.positive_int, default=10000)
@@ -80,7 +81,7 @@ def main():
     parser.add_argument("--log", metavar="PATH")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    lr = args.lr or runs.recipe(args.model)["lr"]
+    lr = args.lr
 
     from load import mnist
     trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)

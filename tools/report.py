@@ -1,9 +1,9 @@
 """The README's tables, built from the measurements in results/.
 
-    python -m toolkit.report     # rewrites the generated blocks of README.md
+    python -m tools.report     # rewrites the generated blocks of README.md
 
 Every number in those tables comes from a file here, written by a run:
-results/<run>.jsonl by a script's --log (through python -m toolkit.reproduce),
+results/<run>.jsonl by a script's --log (through python -m tools.reproduce),
 results/knn.json by knn_baseline.py --log, results/speed.json and
 results/backends.json by bench/, and results/gpu/ from a GPU machine.
 """
@@ -11,8 +11,9 @@ import json
 import re
 from pathlib import Path
 
+from toolkit import ROOT
 from toolkit.files import read_jsonl, write_atomic
-from toolkit.runs import MODELS, ROOT, RUNS
+from tools.runs import MODELS, RUNS
 
 RESULTS = ROOT / "results"
 

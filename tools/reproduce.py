@@ -1,8 +1,8 @@
 """Run the talk's full recipes and keep their logs in results/.
 
-    python -m toolkit.reproduce                      # every model, 100 epochs each
-    python -m toolkit.reproduce --only cnn net_lr0.5 # some of them
-    python -m toolkit.report                         # then rebuild the README's tables
+    python -m tools.reproduce                      # every model, 100 epochs each
+    python -m tools.reproduce --only cnn net_lr0.5 # some of them
+    python -m tools.report                         # then rebuild the README's tables
 
 Each run writes results/<run>.jsonl through the script's own --log (one line per
 epoch) and results/<run>.npz through --save (the trained parameters, which
@@ -15,9 +15,10 @@ import argparse
 import subprocess
 import sys
 
-from toolkit import report
+from toolkit import ROOT
 from toolkit.files import write_json
-from toolkit.runs import MODELS, ROOT, RUNS
+from tools import report
+from tools.runs import MODELS, RUNS
 
 
 def main(argv=None):
