@@ -8,11 +8,10 @@ import re
 import runpy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytensor
 
-ROOT = Path(__file__).resolve().parent.parent
+from toolkit import ROOT  # noqa: F401  (the tests' one root, as everyone's)
 
 
 def run(script, *args, check=True, timeout=600, env=None):

@@ -1,19 +1,28 @@
 """Your own digit: a picture read the way MNIST was made, classified by the trained
-net (results/cnn.npz), whatever its size, polarity, margins or format."""
+convolutional net (results/cnn.npz loaded into 5_convolutional_net.py's own graph),
+whatever its size, polarity, margins or format."""
 import numpy as np
 import pytest
 from PIL import Image
 
-import figures
-from helpers import ROOT, run
-from load import MNISTError, mnist, read_digit
+from helpers import ROOT, run, run_script
+from load import SAMPLE_DIGIT, MNISTError, mnist, read_digit
 
-PARAMS = ROOT / "results" / "cnn.npz"
+SCRIPT = "5_convolutional_net.py"
+PARAMS = "results/cnn.npz"
+COMMAND = f"python {SCRIPT} --params {PARAMS} --digit"  # what the README tells a reader
 
 
 @pytest.fixture(scope="module")
-def net():
-    return figures.classifier("cnn", dict(np.load(PARAMS)))
+def cnn():
+    """The script run with the trained weights: --params, so no epoch is trained."""
+    return run_script(SCRIPT, "--params", PARAMS, "--ntest", "100")
+
+
+@pytest.fixture(scope="module")
+def net(cnn):
+    """The script's own noise-free graph: images (n, 784) -> class probabilities."""
+    return lambda images: cnn["probabilities"](np.reshape(images, (-1, 1, 28, 28)))
 
 
 def write(path, pixels, **save):
@@ -26,6 +35,27 @@ def as_paper(digit, margin, size):
     paper = np.pad(1 - digit, margin, constant_values=1)
     image = Image.fromarray(np.uint8(np.round(paper * 255))).resize((size, size), Image.BICUBIC)
     return np.asarray(image) / 255
+
+
+def answer(stdout):
+    """The digit and the ten probabilities the last cell printed (training.show_answer)."""
+    lines = stdout.splitlines()
+    at = max(i for i, line in enumerate(lines) if line.startswith("predicted: "))
+    probabilities = [float(p.split(": ")[1]) for p in lines[at + 1].split("  ")]
+    return int(lines[at].split(": ")[1]), probabilities
+
+
+def test_the_weights_are_the_trained_ones_and_nothing_is_trained(cnn):
+    assert cnn["args"].epochs == 0 and "epoch" not in cnn["printed"]
+    accuracy = np.mean(np.argmax(cnn["teY"], axis=1)
+                       == np.argmax(cnn["probabilities"](cnn["teX"]), axis=1))
+    assert accuracy > 0.98  # results/cnn.npz: 99 % and more
+
+
+def test_without_digit_the_last_cell_reads_the_sample_seven(cnn):
+    assert cnn["args"].digit == str(SAMPLE_DIGIT)
+    predicted, probabilities = answer(cnn["printed"])
+    assert predicted == 7 and len(probabilities) == 10
 
 
 @pytest.mark.parametrize("variant", ["paper PNG", "screen JPEG", "transparent PNG", "wide PNG"])
@@ -47,7 +77,7 @@ def test_mnist_digits_written_out_read_back_the_same(tmp_path, net, variant):
         else:  # more paper on the left and right than above and below
             wide = np.pad(1 - digit, ((4, 4), (40, 25)), constant_values=1)
             path = write(tmp_path / f"{i}.png", wide)
-        got.append(int(np.argmax(net(read_digit(path)[None]))))
+        got.append(int(np.argmax(net(read_digit(path)))))
     assert got == expected.tolist()
 
 
@@ -63,24 +93,31 @@ def test_read_digit_gives_an_mnist_image(tmp_path):
 
 
 @pytest.mark.parametrize("digit", range(10))
-def test_the_committed_pngs_are_read_right(digit, capsys):
-    figures.your_digit(ROOT / "data" / "digits" / f"{digit}.png", PARAMS)
-    assert capsys.readouterr().out.splitlines()[0] == f"predicted: {digit}"
+def test_the_committed_pngs_are_read_right(cnn, digit):
+    """As the last cell reads --digit: the script's read_digit, then its probabilities."""
+    image = cnn["read_digit"](ROOT / "data" / "digits" / f"{digit}.png")
+    assert int(np.argmax(cnn["probabilities"](image.reshape(1, 1, 28, 28))[0])) == digit
 
 
-def test_the_readme_command(tmp_path):
-    result = run("figures.py", "--digit", "data/digits/7.png")
-    lines = result.stdout.splitlines()
-    assert lines[0] == "predicted: 7"
-    probabilities = [float(p.split(": ")[1]) for p in lines[1].split("  ")]
+def test_the_readme_command():
+    result = run(SCRIPT, "--params", PARAMS, "--digit", "data/digits/3.png")
+    assert "epoch" not in result.stdout  # --params: the trained net, no training
+    predicted, probabilities = answer(result.stdout)
+    assert predicted == 3
     assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 0.01
-    assert max(probabilities) == probabilities[7]
+    assert max(probabilities) == probabilities[3]
+
+
+def test_the_readme_gives_the_command():
+    readme = (ROOT / "README.md").read_text()
+    assert COMMAND in readme
+    assert "figures.py --digit" not in readme  # figures.py has no --digit any more
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"this is not a picture", "not a PNG or JPEG image"),
-    (b"", "not a PNG or JPEG image"),
-    ("one colour", "all one colour, no digit to read"),
+    (b"this is not a picture", "not a PNG or JPEG"),
+    (b"", "not a PNG or JPEG"),
+    ("one colour", "all one colour"),
 ])
 def test_bad_files_are_one_line(tmp_path, content, message):
     path = tmp_path / "bad.png"
@@ -88,9 +125,12 @@ def test_bad_files_are_one_line(tmp_path, content, message):
         Image.new("L", (40, 30), 230).save(path)
     else:
         path.write_bytes(content)
-    result = run("figures.py", "--digit", path, check=False)
+    result = run(SCRIPT, "--params", PARAMS, "--digit", path, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"figures.py: error: {path}: {message}")
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{SCRIPT}: error: ") and str(path) in lines[0]
+    assert message in lines[0]
+    assert "epoch" not in result.stdout and "predicted" not in result.stdout
     with pytest.raises(MNISTError, match=message):
         read_digit(path)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from toolkit import report
+from tools import report
 
 
 def write_log(path, accuracies, **extra):

@@ -14,27 +14,21 @@ from pytensor.gradient import verify_grad
 from pytensor.graph.replace import clone_replace
 
 from helpers import run_script
-from toolkit import runs
+from tools import runs
 
 SMALL_RUN = ("--epochs", 1, "--ntrain", 256, "--ntest", 100, "--batch-size", 64, "--mode", "C")
 MNIST_SCRIPTS = [model.script for model in runs.MODELS.values()]
 
 
-@pytest.mark.parametrize("script", ["1_linear_regression.py"] + MNIST_SCRIPTS)
-def test_script_defines_the_variables_others_read(script):
-    """tests/, figures.py and bench/ read these names (toolkit/runs.py lists them)."""
-    ns = run_script(script, *(SMALL_RUN if script in MNIST_SCRIPTS else ()))
-    assert [name for name in runs.variables_of(script) if name not in ns] == []
-
-
 @pytest.mark.parametrize("model", list(runs.MODELS))
-def test_recipe_is_read_from_the_scripts_own_defaults(model):
-    """runs.recipe() reads the parse_args call; the script's args agree with it."""
+def test_the_recipe_a_run_records_is_its_own(model):
+    """What --log and --save record as the recipe is what the run used; params names
+    the script's own weights."""
     ns = run_script(runs.MODELS[model].script, *SMALL_RUN)
-    recipe = runs.recipe(model)
-    assert set(recipe) == {"epochs", "batch_size", "lr", "mode"}
-    assert ns["args"].lr == recipe["lr"]
-    assert ns["args"].mode_name == "C"  # SMALL_RUN's --mode, over the default
+    recipe, args = ns["report"].recipe(), ns["args"]
+    assert recipe["script"] == runs.MODELS[model].script
+    assert (recipe["lr"], recipe["batch_size"], recipe["ntrain"]) == (args.lr, 64, 256)
+    assert recipe["mode"] == "C"  # SMALL_RUN's --mode, over the default
     names = set(ns["params"])
     assert names and all(ns[name] is ns["params"][name] for name in names)
 
@@ -61,7 +55,7 @@ def healthy_point(params, rng):
 @pytest.mark.parametrize("script", MNIST_SCRIPTS)
 def test_script_gradient_matches_finite_differences(script):
     ns = run_script(script, *SMALL_RUN)
-    params, X, Y, mode = params_of(ns), ns["X"], ns["Y"], ns["args"].mode
+    params, X, Y, mode = params_of(ns), ns["X"], ns["Y"], ns["mode"]
     rng = np.random.default_rng(0)
     healthy_point(params, rng)
     x, y = ns["trX"][:16], ns["trY"][:16]
@@ -103,7 +97,7 @@ def test_logistic_regression_verify_grad():
 @pytest.mark.parametrize("script", MNIST_SCRIPTS)
 def test_script_train_lowers_its_cost(script):
     ns = run_script(script, *SMALL_RUN)
-    X, Y, mode = ns["X"], ns["Y"], ns["args"].mode
+    X, Y, mode = ns["X"], ns["Y"], ns["mode"]
     x, y = ns["trX"][:64], ns["trY"][:64]
     cost = pytensor.function([X, Y], clean_cost(ns), mode=mode)
     before = float(cost(x, y))
