@@ -68,8 +68,8 @@ def cache_dir():
     return Path(base) / "pytensor-tutorials" / "mnist"
 
 
-def parse_idx(data, name="<bytes>"):
-    """Decode IDX bytes into a numpy array, trusting nothing but the header."""
+def idx_header(data, name="<bytes>"):
+    """(dtype, shape, header length) from the first bytes of an IDX file."""
     if len(data) < 4:
         raise MNISTError(f"{name}: truncated: {len(data)} bytes, too short for an IDX header")
     zero1, zero2, type_code, ndim = data[:4]
@@ -79,7 +79,12 @@ def parse_idx(data, name="<bytes>"):
     if len(data) < header:
         raise MNISTError(f"{name}: truncated: {len(data)} bytes, header needs {header}")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    dtype = np.dtype(IDX_DTYPES[type_code])
+    return np.dtype(IDX_DTYPES[type_code]), shape, header
+
+
+def parse_idx(data, name="<bytes>"):
+    """Decode IDX bytes into a numpy array, trusting nothing but the header."""
+    dtype, shape, header = idx_header(data, name)
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "too long"
@@ -230,12 +235,10 @@ def image_count(path):
     """How many images an IDX file says it holds, from its header alone."""
     try:
         with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
-            header = f.read(8)
+            start = f.read(4 + 4 * 255)  # enough for any header
     except (OSError, EOFError) as e:
         raise MNISTError(f"{path}: cannot read: {e}") from None
-    if len(header) < 8 or header[:2] != b"\0\0" or header[2] not in IDX_DTYPES:
-        raise MNISTError(f"{path}: not an IDX file (magic number 0x{header[:4].hex()})")
-    return int.from_bytes(header[4:8], "big")
+    return idx_header(start, str(path))[1][0]
 
 
 def check(ntrain=60000, ntest=10000, data_dir=None):

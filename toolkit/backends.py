@@ -10,13 +10,16 @@ graph to several backends instead:
     NUMBA  PyTensor 3's default, compiled by Numba through LLVM.
     JAX    compiled by XLA, for the CPU or, with a CUDA build of jax, a GPU.
 
-A script's default is the fastest backend that works on this machine: its own
-choice (the `mode=` of its parse_args call) where that can run here, else C, JAX,
-NUMBA in that order. What C needs (a compiler, a BLAS, the kernels compiling) is
-checked once per machine (c_verdict, with toolchain.py). A fallback says why in
-one line; an explicit --mode that cannot run here is a one-line error.
+A script calls `mode = backends.prepare(args)` after parsing its command line and
+before loading any data. Its default is the fastest backend that works on this
+machine: its own choice (the `mode=` of its parse_args call) where that can run
+here, else C, JAX, NUMBA in that order. What C needs (a compiler, a BLAS, the
+kernels compiling) is checked once per machine (c_verdict, with toolchain.py). A
+fallback says why in one line; an explicit --mode that cannot run here is a
+one-line error.
 
-Nothing here acts on import; compile_mode() does what a mode needs, once.
+Nothing here acts on import; prepare() (through compile_mode) does what a mode
+needs: links the BLAS, sets its threads, registers the rewrites or JAX's versions.
 """
 import contextlib
 import functools
