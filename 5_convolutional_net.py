@@ -73,7 +73,7 @@ def RMSprop(cost, params, lr=0.001, rho=0.9, epsilon=1e-6):
 # ## A convolutional network in Theano
 
 # %%
-def model(X, w, w2, w3, w_hidden, w_o, p_drop_conv, p_drop_hidden):
+def model(X, w, w2, w3, w4, w_o, p_drop_conv, p_drop_hidden):
     l1a = rectify(conv2d(X, w, border_mode='full'))
     l1 = max_pool_2d(l1a, (2, 2))
     l1 = dropout(l1, p_drop_conv)
@@ -87,7 +87,7 @@ def model(X, w, w2, w3, w_hidden, w_o, p_drop_conv, p_drop_hidden):
     l3 = T.flatten(l3b, ndim=2)
     l3 = dropout(l3, p_drop_conv)
 
-    l4 = rectify(T.dot(l3, w_hidden))
+    l4 = rectify(T.dot(l3, w4))
     l4 = dropout(l4, p_drop_hidden)
 
     pyx = softmax(T.dot(l4, w_o))
@@ -106,16 +106,16 @@ Y = T.fmatrix()
 w = init_weights((32, 1, 3, 3))
 w2 = init_weights((64, 32, 3, 3))
 w3 = init_weights((128, 64, 3, 3))
-w_hidden = init_weights((128 * 3 * 3, 625))
+w4 = init_weights((128 * 3 * 3, 625))
 w_o = init_weights((625, 10))
 
-noise_l1, noise_l2, noise_l3, noise_l4, noise_py_x = model(X, w, w2, w3, w_hidden, w_o, 0.2, 0.5)
-l1, l2, l3, l4, py_x = model(X, w, w2, w3, w_hidden, w_o, 0., 0.)
+noise_l1, noise_l2, noise_l3, noise_l4, noise_py_x = model(X, w, w2, w3, w4, w_o, 0.2, 0.5)
+l1, l2, l3, l4, py_x = model(X, w, w2, w3, w4, w_o, 0., 0.)
 y_x = T.argmax(py_x, axis=1)
 
 cost = T.mean(-T.sum(Y * T.log(noise_py_x), axis=1))  # categorical cross-entropy
 # by name: what --save writes and --params reads
-params = {"w": w, "w2": w2, "w3": w3, "w_hidden": w_hidden, "w_o": w_o}
+params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}
 if args.params:
     trained.load(args.params, params, args.script)  # trained weights instead of random ones
 updates = RMSprop(cost, list(params.values()), lr=args.lr)
