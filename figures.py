@@ -318,21 +318,20 @@ def main():
 
 
 def draw_all(args, out):
-    save(draw_linear_regression(), out / "1_linear_regression_fit.png")
     logs, models = {}, {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in MODELS:
             models[name], logs[name] = trained(name, args.results, args.quick, workdir)
-    save(tiles(weight(models["logistic"], "w"), (2, 5),
-               "What it learns: logistic regression's ten templates", cmap="RdBu"),
-         out / "2_logistic_regression_weights.png")
-    save(tiles(weight(models["net"], "w_h"), (6, 10),
-               'What an "old" net learns: sigmoid hidden units'),
+    # every weight drawn, found before anything is drawn: a bad file leaves out/ as it was
+    templates, old_units = weight(models["logistic"], "w"), weight(models["net"], "w_h")
+    modern_units, first_layer = weight(models["modern"], "w_h"), weight(models["cnn"], "w")
+    save(draw_linear_regression(), out / "1_linear_regression_fit.png")
+    save(tiles(templates, (2, 5), "What it learns: logistic regression's ten templates",
+               cmap="RdBu"), out / "2_logistic_regression_weights.png")
+    save(tiles(old_units, (6, 10), 'What an "old" net learns: sigmoid hidden units'),
          out / "3_net_hidden_weights.png")
-    save(tiles(weight(models["modern"], "w_h"), (6, 10),
-               'What a "modern" net learns: rectifier units with dropout'),
+    save(tiles(modern_units, (6, 10), 'What a "modern" net learns: rectifier units with dropout'),
          out / "4_modern_net_hidden_weights.png")
-    first_layer = weight(models["cnn"], "w")
     save(draw_conv_filters(first_layer), out / "5_convolutional_net_filters.png")
     save(draw_feature_maps(first_layer), out / "5_convolutional_net_feature_maps.png")
 

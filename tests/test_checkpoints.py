@@ -9,9 +9,10 @@ import sys
 import time
 
 import numpy as np
+import pytensor
 import pytest
 
-from helpers import ROOT, accuracies, run, run_script
+from helpers import ROOT, accuracies, run
 from toolkit import checkpoint
 
 CNN = ["5_convolutional_net.py", "--ntrain", 2560, "--ntest", 200, "--mode", "C"]
@@ -19,11 +20,42 @@ LOGISTIC = ["2_logistic_regression.py", "--ntrain", 1000, "--ntest", 200, "--mod
 
 
 def records(log):
-    """What a run computed each epoch (its times aside)."""
-    return [(r["epoch"], r["test_accuracy"], r["train_cost"])
+    """What a run computed each epoch, and the recipe it names (its times aside)."""
+    return [(r["epoch"], r["test_accuracy"], r["train_cost"], r["recipe"])
             for r in map(json.loads, log.read_text().splitlines())]
 
 
+def default_sigint():
+    """A child started from a background shell ignores SIGINT; Python turns SIGINT
+    into KeyboardInterrupt only where the default disposition was inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(args, stderr):
+    """A script (or python -c) as a child whose stdout the test reads line by line."""
+    return subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=stderr, preexec_fn=default_sigint)
+
+
+def wait_for_line(proc, pattern):
+    """Read the child's stdout until a line matches; that line."""
+    for line in proc.stdout:
+        if re.match(pattern, line):
+            return line
+    proc.wait(timeout=60)
+    raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {pattern!r}")
+
+
+def wait_for_file(path, proc, timeout=120):
+    """Until `path` exists (written whole: files.write_atomic renames it into place)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the child ended (exit {proc.returncode}) before {path}"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.01)  # polling for the file, not a guess at how long anything takes
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_bit_identical_on_c(tmp_path):
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     whole.mkdir(), stopped.mkdir()
@@ -31,17 +63,15 @@ def test_a_killed_run_resumes_bit_identical_on_c(tmp_path):
 
     paths = ["--save", stopped / "p.npz", "--log", stopped / "log.jsonl",
              "--checkpoint", stopped / "run.ckpt"]
-    proc = subprocess.Popen([sys.executable, str(ROOT / CNN[0]), *map(str, CNN[1:]),
-                             "--epochs", "3", *map(str, paths)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while not (stopped / "run.ckpt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # inside the second epoch (about a second long)
-    proc.kill()  # SIGKILL: no handler runs, no file is closed
-    proc.communicate(timeout=60)
+    with open(tmp_path / "stderr", "w") as stderr:
+        proc = start([ROOT / CNN[0], *CNN[1:], "--epochs", 3, *paths], stderr)
+        wait_for_line(proc, r"epoch +1 ")
+        wait_for_file(stopped / "run.ckpt", proc)  # written just after the epoch's line
+        proc.kill()  # SIGKILL, inside the second epoch: no handler runs, no file is closed
+        proc.communicate(timeout=60)
     done = checkpoint.load(stopped / "run.ckpt")[0]["epoch"]
     assert 1 <= done < 3
+    assert not (stopped / "p.npz").exists()  # --save is written at the end only
 
     result = run(*CNN, "--epochs", 3, "--resume", stopped / "run.ckpt", *paths[:4])
     assert f"resumed from {stopped / 'run.ckpt'} after epoch {done}" in result.stdout
@@ -49,32 +79,9 @@ def test_a_killed_run_resumes_bit_identical_on_c(tmp_path):
     assert records(stopped / "log.jsonl") == records(whole / "log.jsonl")
     ours, theirs = np.load(stopped / "p.npz"), np.load(whole / "p.npz")
     assert ours.files == theirs.files
-    for name in ours.files:
+    assert {"w", "w_o", "test_probabilities", "meta"} <= set(ours.files)
+    for name in ours.files:  # the weights, the test set's probabilities and the meta
         assert ours[name].tobytes() == theirs[name].tobytes(), name
-
-
-def test_sigint_while_a_checkpoint_is_written_keeps_the_last_one(tmp_path):
-    path = tmp_path / "run.ckpt"
-    run(*LOGISTIC, "--epochs", 1, "--checkpoint", path)
-    before = path.read_bytes()
-    writer = subprocess.Popen([sys.executable, "-c", f"""
-import os, time
-from toolkit import files
-real = os.replace
-def slow_replace(src, dst):  # the new file is written; stopped before it takes the name
-    print("written", flush=True)
-    time.sleep(60)
-    real(src, dst)
-os.replace = slow_replace
-files.write_atomic({str(path)!r}, b"a newer checkpoint")
-"""], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "written"
-    writer.send_signal(signal.SIGINT)
-    _, err = writer.communicate(timeout=60)
-    assert writer.returncode != 0 and "KeyboardInterrupt" in err
-    assert path.read_bytes() == before
-    assert checkpoint.load(path)[0]["epoch"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no half file left
 
 
 @pytest.fixture(scope="module")
@@ -84,52 +91,169 @@ def logistic_checkpoint(tmp_path_factory):
     return path
 
 
+def test_sigint_while_a_checkpoint_is_written_keeps_the_last_one(logistic_checkpoint,
+                                                                   tmp_path):
+    path = tmp_path / "run.ckpt"
+    before = logistic_checkpoint.read_bytes()
+    path.write_bytes(before)
+    writer = start(["-c", f"""
+import os, signal
+from toolkit import files
+real = os.replace
+def held_replace(src, dst):  # the new file is written; stopped before it takes the name
+    print("written", flush=True)
+    signal.pause()  # until the test's SIGINT
+    real(src, dst)
+os.replace = held_replace
+files.write_atomic({str(path)!r}, b"a newer checkpoint")
+"""], subprocess.PIPE)
+    assert writer.stdout.readline().strip() == "written"
+    writer.send_signal(signal.SIGINT)
+    _, err = writer.communicate(timeout=60)
+    assert writer.returncode != 0 and "KeyboardInterrupt" in err
+    assert path.read_bytes() == before
+    assert checkpoint.load(path)[0]["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no half file left
+
+
 def refused(*args):
+    """The one line a run that must not start ends with (exit 2, nothing trained)."""
     result = run(*args, check=False, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-    assert "epoch" not in result.stdout
+    assert "epoch " not in result.stdout
     return lines[0]
+
+
+def names(line, *words):
+    missing = [w for w in map(str, words) if w not in line]
+    assert not missing, f"{line!r} does not name {missing}"
 
 
 def test_a_checkpoint_of_another_script_is_refused(logistic_checkpoint):
     line = refused("3_net.py", "--ntrain", 1000, "--ntest", 200, "--mode", "C",
                    "--epochs", 2, "--resume", logistic_checkpoint)
-    assert line.endswith(f"{logistic_checkpoint} cannot continue this run: it was written by "
-                         "2_logistic_regression.py, not 3_net.py")
+    names(line, logistic_checkpoint, "2_logistic_regression.py", "3_net.py")
 
 
-def test_another_recipe_is_refused_unless_the_new_rate_is_asked_for(logistic_checkpoint,
-                                                                      tmp_path):
-    args = [*LOGISTIC, "--epochs", 2, "--resume", logistic_checkpoint,
-            "--checkpoint", tmp_path / "next.ckpt"]
-    assert refused(*args, "--lr", 0.1).endswith(
-        "cannot continue this run: it was written with --lr 0.05, this run has 0.1 "
-        "(--new-lr continues with this run's)")
-    assert refused(*args, "--batch-size", 64).endswith(
-        "it was written with --batch-size 128, this run has 64")
-    assert refused(*args, "--mode", "NUMBA").endswith(
-        "it was written with --mode C, this run has --mode NUMBA")
-    result = run(*args, "--lr", 0.1, "--new-lr")
+@pytest.mark.parametrize("change, words", [
+    (["--lr", 0.1], ["--lr", "0.05", "0.1", "--new-lr"]),
+    (["--batch-size", 64], ["--batch-size", "128", "64"]),
+    pytest.param(["--mode", "NUMBA"], ["--mode", "C", "NUMBA"], marks=pytest.mark.slow),
+], ids=["lr", "batch-size", "mode"])
+def test_another_recipe_is_refused(logistic_checkpoint, tmp_path, change, words):
+    line = refused(*LOGISTIC, "--epochs", 2, "--resume", logistic_checkpoint,
+                   "--checkpoint", tmp_path / "next.ckpt", *change)
+    names(line, logistic_checkpoint, *words)
+    assert not (tmp_path / "next.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_a_new_rate_continues_when_asked_for(logistic_checkpoint, tmp_path):
+    result = run(*LOGISTIC, "--epochs", 2, "--resume", logistic_checkpoint,
+                 "--checkpoint", tmp_path / "next.ckpt", "--lr", 0.1, "--new-lr")
     assert len(accuracies(result.stdout)) == 1
+    meta = checkpoint.load(tmp_path / "next.ckpt")[0]
+    assert meta["epoch"] == 2 and meta["recipe"]["lr"] == 0.1
 
 
-def test_other_shapes_are_refused():
+# --- check_continues and restore, on a small model of their own ---------------------
+
+RECIPE = {"script": "2_logistic_regression.py", "lr": 0.05, "batch_size": 128, "seed": 42,
+          "ntrain": 1000, "ntest": 200, "epochs": 1, "mode": "C", "device": "cpu"}
+
+
+def small_train(shape=(784, 10)):
+    """A compiled function that updates a weight and a random generator, as `train` does."""
+    import warnings
+
+    from pytensor.tensor.random.utils import RandomStream
+    with warnings.catch_warnings(action="ignore", category=FutureWarning):
+        srng = RandomStream(seed=3)
+    w = pytensor.shared(np.zeros(shape, dtype="float32"))
+    return pytensor.function([], srng.uniform(size=(3,)), updates=[(w, w + 1)]), w
+
+
+def meta_of(tmp_path, recipe=RECIPE, shape=(784, 10)):
+    train, _ = small_train(shape)
+    checkpoint.save(tmp_path / "saved.ckpt", recipe, train, [{"epoch": 1}])
+    return checkpoint.load(tmp_path / "saved.ckpt")[0]
+
+
+def refusal(meta, script, recipe, train, **kwargs):
+    with pytest.raises(checkpoint.CheckpointError) as error:
+        checkpoint.check_continues(meta, script, recipe, train, **kwargs)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_the_same_run_continues_and_what_need_not_match_does_not_count(tmp_path):
+    meta, (train, _) = meta_of(tmp_path), small_train()
+    assert checkpoint.check_continues(meta, RECIPE["script"], RECIPE, train) is None
+    later = {**RECIPE, "ntest": 10000, "epochs": 5}  # evaluation size and epochs done
+    assert checkpoint.check_continues(meta, RECIPE["script"], later, train) is None
+    assert checkpoint.check_continues(meta, None, RECIPE, train) is None  # a notebook
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("lr", 0.1, ["--lr", "0.05", "0.1", "--new-lr"]),
+    ("batch_size", 64, ["--batch-size", "128", "64"]),
+    ("ntrain", 2000, ["--ntrain", "1000", "2000"]),
+    ("seed", 7, ["--seed", "42", "7"]),
+    ("mode", "NUMBA", ["--mode", "C", "NUMBA"]),
+])
+def test_another_recipe_cannot_continue(tmp_path, key, value, words):
+    meta, (train, _) = meta_of(tmp_path), small_train()
+    names(refusal(meta, RECIPE["script"], {**RECIPE, key: value}, train), *words)
+    if key == "lr":
+        assert checkpoint.check_continues(meta, RECIPE["script"], {**RECIPE, key: value},
+                                          train, allow_new_lr=True) is None
+    else:  # --new-lr allows a new rate only
+        names(refusal(meta, RECIPE["script"], {**RECIPE, key: value}, train,
+                      allow_new_lr=True), *words)
+
+
+def test_another_script_cannot_continue(tmp_path):
+    meta, (train, _) = meta_of(tmp_path), small_train()
+    names(refusal(meta, "3_net.py", RECIPE, train), "2_logistic_regression.py", "3_net.py")
+
+
+def test_other_shapes_are_refused(tmp_path):
     """In a notebook no script name is known: the variables' shapes tell."""
-    ns = run_script("2_logistic_regression.py", "--epochs", 1, "--ntrain", 256, "--ntest", 100,
-                    "--mode", "C")
-    meta = {"script": None, "mode": "C", "shapes": [[[784, 625], "Matrix(float32, shape=(?, ?))"]],
-            "recipe": {k: getattr(ns["args"], k) for k in checkpoint.RECIPE}}
-    assert checkpoint.differences(meta, None, ns["args"], ns["train"]) == (
-        "its variable 0 is Matrix(float32, shape=(?, ?)) [784, 625], this model's is "
-        "Matrix(float32, shape=(?, ?)) [784, 10]")
+    meta = meta_of(tmp_path, {**RECIPE, "script": None}, shape=(784, 625))
+    train, _ = small_train((784, 10))
+    names(refusal(meta, None, RECIPE, train), "variable 0", "[784, 625]", "[784, 10]")
+    meta["shapes"] = meta["shapes"] + meta["shapes"][:1]
+    names(refusal(meta, None, RECIPE, train), "holds 3 variables", "trains 2")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupted", "empty", "not one"])
-def test_a_damaged_checkpoint_is_refused_whole(logistic_checkpoint, tmp_path, damage):
-    data = logistic_checkpoint.read_bytes()
-    path = tmp_path / "damaged.ckpt"
+def test_restore_sets_back_every_variable_and_numpy_generator(tmp_path):
+    outside = np.random.get_state()
+    train, w = small_train()
+    train()
+    np.random.seed(1)
+    path = tmp_path / "run.ckpt"
+    checkpoint.save(path, RECIPE, train, [{"epoch": 1}])
+    next_draw, next_numpy = train(), np.random.rand(2)  # what follows the checkpoint
+    train(), w.set_value(np.full((784, 10), 9, "float32")), np.random.seed(99)
+    try:
+        with pytest.raises(checkpoint.CheckpointError) as error:  # refused: nothing changes
+            checkpoint.restore(path, "3_net.py", RECIPE, train)
+        names(str(error.value), path, "cannot continue this run", "3_net.py")
+        assert w.get_value()[0, 0] == 9
+
+        assert checkpoint.restore(path, RECIPE["script"], RECIPE, train) == [{"epoch": 1}]
+        assert (w.get_value() == 1).all()
+        np.testing.assert_array_equal(train(), next_draw)
+        np.testing.assert_array_equal(np.random.rand(2), next_numpy)
+    finally:
+        np.random.set_state(outside)
+
+
+# --- damaged files --------------------------------------------------------------------
+
+def damaged(data, damage, path):
     if damage == "truncated":
         path.write_bytes(data[:len(data) // 2])
     elif damage == "corrupted":
@@ -140,9 +264,31 @@ def test_a_damaged_checkpoint_is_refused_whole(logistic_checkpoint, tmp_path, da
         path.write_bytes(b"")
     else:
         path.write_text("epoch 1\n")
-    line = refused(*LOGISTIC, "--epochs", 2, "--resume", path)
-    assert f"error: {path}: not a complete checkpoint (" in line
-    assert line.endswith("it cannot be used")
+    return path
+
+
+DAMAGES = ["truncated", "corrupted", "empty", "not one"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_checkpoint_cannot_be_loaded(logistic_checkpoint, tmp_path, damage):
+    path = damaged(logistic_checkpoint.read_bytes(), damage, tmp_path / "damaged.ckpt")
+    with pytest.raises(checkpoint.CheckpointError) as error:
+        checkpoint.load(path)
+    names(str(error.value), path, "not a complete checkpoint")
+    with pytest.raises(checkpoint.CheckpointError) as error:
+        checkpoint.load(tmp_path / "nothing.ckpt")
+    names(str(error.value), tmp_path / "nothing.ckpt", "no such checkpoint")
+
+
+@pytest.mark.parametrize("damage", [d if d == "corrupted" else pytest.param(
+    d, marks=pytest.mark.slow) for d in DAMAGES])
+def test_a_damaged_checkpoint_is_refused_whole(logistic_checkpoint, tmp_path, damage):
+    path = damaged(logistic_checkpoint.read_bytes(), damage, tmp_path / "damaged.ckpt")
+    data = path.read_bytes()
+    names(refused(*LOGISTIC, "--epochs", 2, "--resume", path), path,
+          "not a complete checkpoint", "cannot be used")
+    assert path.read_bytes() == data  # left as it was, not overwritten
 
 
 def test_resuming_a_finished_run_trains_nothing(logistic_checkpoint, tmp_path):
@@ -160,7 +306,7 @@ def notebook_of(script, **defaults):
         if "training.parse_args(" in cell.source:
             extra = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
             cell.source = re.sub(r"training\.parse_args\(.*?\)", f"training.parse_args({extra})",
-                                 cell.source)
+                                 cell.source, flags=re.S)
             break
     else:
         raise AssertionError("no parse_args call")
@@ -174,6 +320,7 @@ def execute(notebook):
     return "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
 
 
+@pytest.mark.slow
 def test_terminal_and_notebook_resume_each_other(tmp_path):
     first, second = tmp_path / "terminal.ckpt", tmp_path / "notebook.ckpt"
     run(*LOGISTIC, "--epochs", 1, "--checkpoint", first)

@@ -195,11 +195,13 @@ class Report:
         return len(self.records)
 
     def recipe(self):
-        """What trained the model so far: the script, its settings and the backend."""
+        """What trained the model so far: the script, its settings, the backend, the
+        epochs of this run and the --params file it started from (if any)."""
         args = self.args
         return {"script": args.script, "lr": args.lr, "batch_size": args.batch_size,
                 "seed": args.seed, "ntrain": args.ntrain, "ntest": args.ntest,
-                "epochs": self.epochs_done, "mode": self.mode, "device": self.device}
+                "epochs": self.epochs_done, "params": args.params, "mode": self.mode,
+                "device": self.device}
 
     def start_epoch(self):
         self.started = self.last_cost = time.perf_counter()
