@@ -118,6 +118,7 @@ def test_c_mode_rewrites_compute_what_pytensor_computes():
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_one_cnn_training_step_same_through_c_and_numpy():
     """The CNN script's own cost and gradients (dropout off) on one batch of 32.
 

@@ -137,10 +137,11 @@ def test_a_checkpoint_of_another_script_is_refused(logistic_checkpoint):
     names(line, logistic_checkpoint, "2_logistic_regression.py", "3_net.py")
 
 
+@pytest.mark.slow  # check_continues is tested on its own below; these are the scripts' lines
 @pytest.mark.parametrize("change, words", [
     (["--lr", 0.1], ["--lr", "0.05", "0.1", "--new-lr"]),
     (["--batch-size", 64], ["--batch-size", "128", "64"]),
-    pytest.param(["--mode", "NUMBA"], ["--mode", "C", "NUMBA"], marks=pytest.mark.slow),
+    (["--mode", "NUMBA"], ["--mode", "C", "NUMBA"]),
 ], ids=["lr", "batch-size", "mode"])
 def test_another_recipe_is_refused(logistic_checkpoint, tmp_path, change, words):
     line = refused(*LOGISTIC, "--epochs", 2, "--resume", logistic_checkpoint,
@@ -161,7 +162,8 @@ def test_a_new_rate_continues_when_asked_for(logistic_checkpoint, tmp_path):
 # --- check_continues and restore, on a small model of their own ---------------------
 
 RECIPE = {"script": "2_logistic_regression.py", "lr": 0.05, "batch_size": 128, "seed": 42,
-          "ntrain": 1000, "ntest": 200, "epochs": 1, "mode": "C", "device": "cpu"}
+          "ntrain": 1000, "ntest": 200, "epochs": 1, "params": None, "mode": "C",
+          "device": "cpu"}
 
 
 def small_train(shape=(784, 10)):
@@ -222,8 +224,9 @@ def test_another_script_cannot_continue(tmp_path):
 def test_other_shapes_are_refused(tmp_path):
     """In a notebook no script name is known: the variables' shapes tell."""
     meta = meta_of(tmp_path, {**RECIPE, "script": None}, shape=(784, 625))
-    train, _ = small_train((784, 10))
-    names(refusal(meta, None, RECIPE, train), "variable 0", "[784, 625]", "[784, 10]")
+    train, w = small_train((784, 10))
+    i = checkpoint.train_state(train).index(w)
+    names(refusal(meta, None, RECIPE, train), f"variable {i}", "[784, 625]", "[784, 10]")
     meta["shapes"] = meta["shapes"] + meta["shapes"][:1]
     names(refusal(meta, None, RECIPE, train), "holds 3 variables", "trains 2")
 
@@ -281,8 +284,8 @@ def test_a_damaged_checkpoint_cannot_be_loaded(logistic_checkpoint, tmp_path, da
     names(str(error.value), tmp_path / "nothing.ckpt", "no such checkpoint")
 
 
-@pytest.mark.parametrize("damage", [d if d == "corrupted" else pytest.param(
-    d, marks=pytest.mark.slow) for d in DAMAGES])
+@pytest.mark.slow  # checkpoint.load is tested on its own above; these are the scripts' lines
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_checkpoint_is_refused_whole(logistic_checkpoint, tmp_path, damage):
     path = damaged(logistic_checkpoint.read_bytes(), damage, tmp_path / "damaged.ckpt")
     data = path.read_bytes()

@@ -175,8 +175,8 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = path.read_bytes()
-        if self.damage == "corrupt":
-            body = gzip.compress(gzip.decompress(body)[:-1] + b"\x01")
+        if self.damage == "corrupt":  # a valid gzip of other bytes (level 1: quick)
+            body = gzip.compress(gzip.decompress(body)[:-1] + b"\x01", compresslevel=1)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
