@@ -11,6 +11,7 @@ It is written whole or not at all (files.write_npz). A file of another model, a
 damaged one or one without a weight the model needs is refused in one line.
 """
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -39,6 +40,8 @@ def read(path):
     """(meta, arrays) of a --save file, every array read (and so checked) whole;
     TrainedError naming the file if it is not one."""
     try:
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
         if not zipfile.is_zipfile(path):
             raise ValueError("not an .npz archive")
         with np.load(path, allow_pickle=False) as archive:
