@@ -89,7 +89,7 @@ if __name__ == "__main__":
     parser.add_argument("--log", metavar="PATH",
                         help="write k, the test accuracy and the seconds as JSON")
     args = parser.parse_args()
-    check_output_folders(parser, args.log)
+    check_output_folders(parser, log=args.log)
     try:
         trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
     except MNISTError as e:
