@@ -6,8 +6,10 @@ import functools
 import io
 import re
 import runpy
+import signal
 import subprocess
 import sys
+import time
 
 import pytensor
 
@@ -52,3 +54,56 @@ def run_script(script, *args):
     for variable, value in state:
         variable.set_value(copy.deepcopy(value))
     return namespace
+
+
+def one_line(result):
+    """The one stderr line of a run refused before any work: exit 2, nothing trained."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "epoch " not in result.stdout, result.stdout
+    return lines[0]
+
+
+def names(line, *words):
+    """The line names each of these words (what a message must say, not its wording)."""
+    missing = [w for w in map(str, words) if w not in line]
+    assert not missing, f"{line!r} does not name {missing}"
+
+
+def default_sigint():
+    """A child started from a background shell ignores SIGINT; Python turns SIGINT
+    into KeyboardInterrupt only where the default disposition was inherited.
+    For Popen(preexec_fn=...)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for_line(proc, pattern):
+    """Read the child's stdout until a line matches; that line."""
+    for line in proc.stdout:
+        if re.match(pattern, line):
+            return line
+    proc.wait(timeout=60)
+    raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {pattern!r}")
+
+
+def wait_for_file(path, proc, timeout=120):
+    """Until `path` exists (written whole: files.write_atomic renames it into place)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the child ended (exit {proc.returncode}) before {path}"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.01)  # polling for the file, not a guess at how long anything takes
+
+
+def header_only_mnist(folder):
+    """A data folder whose files' headers promise all of MNIST but hold no images:
+    it passes the check on the command line, and loading it fails (truncated)."""
+    from load import FILES
+    folder.mkdir(exist_ok=True)
+    for key, name in FILES.items():
+        n = 60000 if key.startswith("train") else 10000
+        dims = (n, 28, 28) if key.endswith("images") else (n,)
+        (folder / name).write_bytes(bytes([0, 0, 0x08, len(dims)])
+                                    + b"".join(d.to_bytes(4, "big") for d in dims))
+    return folder

@@ -19,7 +19,7 @@ from pytensor.tensor.random.utils import RandomStream
 
 from toolkit import backends
 from toolkit.ops import conv2d, max_pool_2d
-from helpers import ROOT, accuracies, run
+from helpers import ROOT, accuracies, names, run
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                reason="JAX is not installed (pip install -r requirements.txt)")
@@ -123,10 +123,6 @@ def machine(monkeypatch):
 WHY = {"C": ("no C++ compiler found", "install g++"), "JAX": ("jax is not installed", "pip jax"),
        "NUMBA": ("numba is not installed", "pip numba")}
 
-
-def names(line, *words):
-    missing = [w for w in map(str, words) if w not in line]
-    assert not missing, f"{line!r} does not name {missing}"
 
 
 @pytest.mark.parametrize("default", backends.MODES)

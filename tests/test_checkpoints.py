@@ -6,13 +6,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytensor
 import pytest
 
-from helpers import ROOT, accuracies, run
+from helpers import (ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file,
+                     wait_for_line)
 from toolkit import checkpoint
 
 CNN = ["5_convolutional_net.py", "--ntrain", 2560, "--ntest", 200, "--mode", "C"]
@@ -25,11 +25,6 @@ def records(log):
             for r in map(json.loads, log.read_text().splitlines())]
 
 
-def default_sigint():
-    """A child started from a background shell ignores SIGINT; Python turns SIGINT
-    into KeyboardInterrupt only where the default disposition was inherited."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 def start(args, stderr):
     """A script (or python -c) as a child whose stdout the test reads line by line."""
@@ -37,22 +32,6 @@ def start(args, stderr):
                             stdout=subprocess.PIPE, stderr=stderr, preexec_fn=default_sigint)
 
 
-def wait_for_line(proc, pattern):
-    """Read the child's stdout until a line matches; that line."""
-    for line in proc.stdout:
-        if re.match(pattern, line):
-            return line
-    proc.wait(timeout=60)
-    raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {pattern!r}")
-
-
-def wait_for_file(path, proc, timeout=120):
-    """Until `path` exists (written whole: files.write_atomic renames it into place)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the child ended (exit {proc.returncode}) before {path}"
-        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.01)  # polling for the file, not a guess at how long anything takes
 
 
 @pytest.mark.slow
@@ -118,17 +97,8 @@ files.write_atomic({str(path)!r}, b"a newer checkpoint")
 
 def refused(*args):
     """The one line a run that must not start ends with (exit 2, nothing trained)."""
-    result = run(*args, check=False, timeout=120)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert "epoch " not in result.stdout
-    return lines[0]
+    return one_line(run(*args, check=False, timeout=120))
 
-
-def names(line, *words):
-    missing = [w for w in map(str, words) if w not in line]
-    assert not missing, f"{line!r} does not name {missing}"
 
 
 def test_a_checkpoint_of_another_script_is_refused(logistic_checkpoint):

@@ -8,20 +8,8 @@ import sys
 
 import pytest
 
-from helpers import ROOT, run
+from helpers import ROOT, header_only_mnist, run
 
-
-def header_only_mnist(folder):
-    """A data folder whose files' headers promise all of MNIST but hold no images:
-    it passes the check on the command line, and loading it fails (truncated)."""
-    from load import FILES
-    folder.mkdir(exist_ok=True)
-    for key, name in FILES.items():
-        n = 60000 if key.startswith("train") else 10000
-        dims = (n, 28, 28) if key.endswith("images") else (n,)
-        (folder / name).write_bytes(bytes([0, 0, 0x08, len(dims)])
-                                    + b"".join(d.to_bytes(4, "big") for d in dims))
-    return folder
 
 
 def test_device_gpu_without_one_refuses_in_one_line_before_loading_data(tmp_path):

@@ -5,12 +5,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from helpers import ROOT, accuracies, run
+from helpers import ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file
 from toolkit import checkpoint, trained
 
 
@@ -125,18 +124,6 @@ def test_minibatches_keep_the_last_partial_batch():
     assert training.minibatches(128, 128) == [(0, 128)]
 
 
-def one_line(result):
-    """The one line on stderr of a run that stopped before any work (exit 2)."""
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "epoch " not in result.stdout
-    return lines[0]
-
-
-def names(line, *words):
-    missing = [w for w in map(str, words) if w not in line]
-    assert not missing, f"{line!r} does not name {missing}"
 
 
 BAD_ARGUMENTS = [
@@ -180,19 +167,6 @@ def test_missing_data_dir_is_one_line(tmp_path):
     names(line, tmp_path, "missing", "train-images-idx3-ubyte")
 
 
-def default_sigint():
-    """A child started from a background shell ignores SIGINT; Python turns SIGINT
-    into KeyboardInterrupt only where the default disposition was inherited."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def wait_for_file(path, proc, timeout=120):
-    """Until `path` exists (written whole: files.write_atomic renames it into place)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the child ended (exit {proc.returncode}) before {path}"
-        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.01)  # polling for the file, not a guess at how long anything takes
 
 
 @pytest.mark.slow

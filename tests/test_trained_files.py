@@ -9,7 +9,7 @@ import numpy as np
 import pytensor
 import pytest
 
-from helpers import ROOT, accuracies, run
+from helpers import ROOT, accuracies, one_line, run
 from load import mnist
 from toolkit import trained
 
@@ -34,13 +34,9 @@ def rewrite(path, meta, arrays):
 
 def refused(script, *args):
     """The one stderr line of a run refused as a user's mistake, before any training."""
-    result = run(script, *args, check=False)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"{script}: error: "), lines[0]
-    assert "epoch" not in result.stdout, result.stdout
-    return lines[0]
+    line = one_line(run(script, *args, check=False))
+    assert line.startswith(f"{script}: error: "), line
+    return line
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, accuracies, run
+from helpers import ROOT, accuracies, header_only_mnist, names, run
 from toolkit import blas, toolchain
 
 HIDE = """
@@ -61,10 +61,6 @@ def train_cnn(tmp_path, env, *args):
     return result.stderr.strip().splitlines(), [json.loads(r) for r in log.read_text().splitlines()]
 
 
-def names(line, *words):
-    missing = [w for w in map(str, words) if w not in line]
-    assert not missing, f"{line!r} does not name {missing}"
-
 
 def note(lines, *words):
     """The run said why in one line, a note naming these words."""
@@ -72,18 +68,6 @@ def note(lines, *words):
     assert lines[0].startswith("note: "), lines
     names(lines[0], *words)
 
-
-def header_only_mnist(folder):
-    """A data folder whose files' headers promise all of MNIST but hold no images:
-    it passes the check on the command line, and loading it fails (truncated)."""
-    from load import FILES
-    folder.mkdir(exist_ok=True)
-    for key, name in FILES.items():
-        n = 60000 if key.startswith("train") else 10000
-        dims = (n, 28, 28) if key.endswith("images") else (n,)
-        (folder / name).write_bytes(bytes([0, 0, 0x08, len(dims)])
-                                    + b"".join(d.to_bytes(4, "big") for d in dims))
-    return folder
 
 
 @pytest.mark.slow
