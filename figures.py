@@ -31,13 +31,13 @@ from pytensor import tensor as T
 from toolkit import ROOT
 from toolkit.files import read_jsonl, write_atomic
 from toolkit.notebook import stop
-from toolkit.trained import TrainedError, check_script, read
+from toolkit import trained
 from tools.runs import MODELS
 
 
 # --- trained MNIST models ----------------------------------------------------------
 
-def trained(name, results, quick, workdir):
+def what_it_wrote(name, results, quick, workdir):
     """What a model's script wrote: its --save file (the weights by name, the test
     set's class probabilities, the recipe in meta) and its --log records; from
     results/, or from the script run now."""
@@ -49,18 +49,15 @@ def trained(name, results, quick, workdir):
             args += ["--ntrain", "10000", "--ntest", "1000"]
         subprocess.run([sys.executable, MODELS[name].script, *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    meta, arrays = read(npz)
-    check_script(meta, npz, MODELS[name].script)  # results/net.npz must be 3_net.py's
-    return {**arrays, "meta": meta, "path": npz}, read_jsonl(log)
+    meta, arrays = trained.read(npz, MODELS[name].script)  # results/net.npz must be 3_net.py's
+    return (meta, arrays, npz), read_jsonl(log)
 
 
 def weight(model, name):
-    """One weight of a model's --save file; one line naming both if it has none."""
-    if name not in model["meta"]["weights"]:
-        raise TrainedError(f"{model['path']} has no weight {name}, which figures.py draws "
-                           f"(it holds "
-                           f"{', '.join(model['meta']['weights'])})")
-    return model[name]
+    """One weight of what what_it_wrote() read; one line naming the file and the
+    weight if it has none."""
+    meta, arrays, path = model
+    return trained.weight(meta, arrays, name, path)
 
 
 def tiles(weights, grid, title, shape=(28, 28), cmap="gray"):
@@ -312,7 +309,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     try:
         draw_all(args, out)
-    except (TrainedError, NameError) as e:
+    except (trained.TrainedError, NameError) as e:
         stop(e, "figures.py")
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
@@ -321,7 +318,7 @@ def draw_all(args, out):
     logs, models = {}, {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in MODELS:
-            models[name], logs[name] = trained(name, args.results, args.quick, workdir)
+            models[name], logs[name] = what_it_wrote(name, args.results, args.quick, workdir)
     # every weight drawn, found before anything is drawn: a bad file leaves out/ as it was
     templates, old_units = weight(models["logistic"], "w"), weight(models["net"], "w_h")
     modern_units, first_layer = weight(models["modern"], "w_h"), weight(models["cnn"], "w")
@@ -336,14 +333,15 @@ def draw_all(args, out):
     save(draw_feature_maps(first_layer), out / "5_convolutional_net_feature_maps.png")
 
     from load import mnist
-    ntest = {models[name]["meta"]["ntest"] for name in MODELS}
+    ntest = {meta["ntest"] for meta, _, _ in models.values()}
     if len(ntest) != 1:
-        raise TrainedError(f"the models were evaluated on different test sets ({ntest} images)")
+        raise trained.TrainedError(f"the models were evaluated on different test sets "
+                                   f"({ntest} images)")
     trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000, ntest=ntest.pop(),
                                onehot=False)
     answers = {}
     for name in MODELS:  # what each net said of every test digit, when its script saved it
-        probabilities = models[name]["test_probabilities"]
+        probabilities = models[name][1]["test_probabilities"]
         answers[name] = (np.argmax(probabilities, axis=1), probabilities)
     answers["knn"] = knn_votes(teX, trX, trY)
     titles = {**{name: model.title for name, model in MODELS.items()}, "knn": KNN_TITLE}

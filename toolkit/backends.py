@@ -100,10 +100,7 @@ def choose(mode=None, device="cpu", default="C"):
                                f"--mode JAX (leave --mode out)")
         mode = "JAX"
     if mode is not None:
-        try:
-            require(mode)
-        except Missing as e:
-            raise BackendError(f"--mode {mode} cannot run here: {e}") from None
+        require_asked(mode)
         return mode, one_core_note(mode)
     try:
         require(default)
@@ -127,6 +124,14 @@ def require(name):
         raise Missing("jax is not installed", "pip install -r requirements.txt for --mode JAX")
     elif name == "NUMBA" and not has_module("numba"):
         raise Missing("numba is not installed", "pip install numba for --mode NUMBA")
+
+
+def require_asked(name):
+    """require(), for a --mode the user asked for: BackendError naming the flag."""
+    try:
+        require(name)
+    except Missing as e:
+        raise BackendError(f"--mode {name} cannot run here: {e}") from None
 
 
 def can_run(name):
@@ -229,10 +234,7 @@ def compile_mode(name, device="cpu"):
     """The pytensor Mode behind a --mode name, set up for the device."""
     if name not in MODES:
         raise BackendError(f"--mode must be one of {', '.join(MODES)}, got {name!r}")
-    try:
-        require(name)
-    except Missing as e:
-        raise BackendError(f"--mode {name} cannot run here: {e}") from None
+    require_asked(name)
     if name == "C":
         return c_mode(c_verdict().blas_flags)
     if name == "NUMBA":

@@ -33,6 +33,24 @@ def png(figure):
     return Image(data=buffer.getvalue(), format="png")
 
 
+def show_digit(image, probabilities):
+    """Below the cell: the 28 x 28 image as the net saw it, and its ten probabilities
+    as bars, the answer in red."""
+    import numpy as np
+    from IPython.display import display
+    from matplotlib.figure import Figure
+    answer = int(np.argmax(probabilities))
+    fig = Figure(figsize=(7, 2.8))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 2.2])
+    left.imshow(np.reshape(image, (28, 28)), cmap="gray")
+    left.set(title="as MNIST sees it")
+    left.axis("off")
+    right.bar(range(10), probabilities, color=["C3" if c == answer else "C0" for c in range(10)])
+    right.set(title=f"predicted: {answer}", xticks=range(10), ylim=(0, 1), ylabel="probability")
+    fig.tight_layout()
+    display(png(fig))
+
+
 class LearningCurve:
     """Test accuracy and training cost per epoch, in one small figure that is drawn
     again in place after each epoch (not one new figure per epoch)."""

@@ -36,9 +36,9 @@ def save(path, params, recipe, test_probabilities):
                      "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
 
 
-def read(path):
-    """(meta, arrays) of a --save file, every array read (and so checked) whole;
-    TrainedError naming the file if it is not one."""
+def read(path, script=None):
+    """(meta, arrays) of a --save file (of `script`, when named), every array read
+    (and so checked) whole; TrainedError naming the file if it is not one."""
     try:
         if not os.path.exists(path):
             raise FileNotFoundError(path)
@@ -58,40 +58,32 @@ def read(path):
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
             zipfile.BadZipFile, NotImplementedError) as e:
         raise TrainedError(f"{path}: not a trained model written by --save ({e})") from None
+    if script and meta.get("script") and meta["script"] != script:
+        raise TrainedError(f"{path} was written by {meta['script']}, not {script}")
     return meta, arrays
 
 
-def check_script(meta, path, script):
-    """A file another script wrote cannot be this script's model."""
-    if script and meta.get("script") and meta["script"] != script:
-        raise TrainedError(f"{path} was written by {meta['script']}, not {script}")
-
-
-def weights_for(path, names_and_shapes, script=None):
-    """The weights a model needs (name -> shape), read from a --save file of `script`:
-    name -> array. TrainedError naming the file and the first weight that is
-    missing or of another shape."""
-    meta, arrays = read(path)
-    check_script(meta, path, script)
-    weights = {}
-    for name, shape in names_and_shapes.items():
-        if name not in meta["weights"]:
-            raise TrainedError(f"{path} has no weight {name} (it holds "
-                               f"{', '.join(meta['weights'])})")
-        if tuple(arrays[name].shape) != tuple(shape):
-            raise TrainedError(f"{path}: its {name} is {'x'.join(map(str, arrays[name].shape))}, "
-                               f"this model's is {'x'.join(map(str, shape))}")
-        weights[name] = arrays[name]
-    return weights
+def weight(meta, arrays, name, path):
+    """One weight of a file read(); TrainedError naming the file and the weight if
+    the file has none of that name."""
+    if name not in meta["weights"]:
+        raise TrainedError(f"{path} has no weight {name} (it holds "
+                           f"{', '.join(meta['weights'])})")
+    return arrays[name]
 
 
 def load(path, params, script=None):
     """Set every shared variable of `params` from a --save file of `script`; nothing is
-    set unless every weight fits. A file that does not: one line, exit 2 (an
-    exception in a notebook)."""
+    set unless every weight is there, of the model's shape. A file that is not: one
+    line, exit 2 (an exception in a notebook)."""
     try:
-        weights = weights_for(path, {n: p.get_value(borrow=True).shape
-                                     for n, p in params.items()}, script)
+        meta, arrays = read(path, script)
+        weights = {name: weight(meta, arrays, name, path) for name in params}
+        for name, variable in params.items():
+            theirs, ours = weights[name].shape, variable.get_value(borrow=True).shape
+            if theirs != ours:
+                raise TrainedError(f"{path}: its {name} is {'x'.join(map(str, theirs))}, "
+                                   f"this model's is {'x'.join(map(str, ours))}")
     except TrainedError as e:
         stop(e, script)
     for name, variable in params.items():

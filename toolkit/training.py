@@ -30,7 +30,7 @@ import numpy as np
 
 from toolkit import backends, checkpoint
 from toolkit.files import write_jsonl
-from toolkit.notebook import LearningCurve, in_notebook, stop
+from toolkit.notebook import LearningCurve, in_notebook, show_digit, stop
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -132,7 +132,7 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     try:
         check(args.ntrain, args.ntest, args.data_dir)
         if args.params:
-            trained.check_script(trained.read(args.params)[0], args.params, args.script)
+            trained.read(args.params, args.script)  # whole and this script's, or one line
         if getattr(args, "digit", None):
             read_digit(args.digit)
     except (MNISTError, trained.TrainedError) as e:
@@ -249,21 +249,7 @@ def show_answer(image, probabilities):
     print(f"predicted: {answer}")
     print("  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities)), flush=True)
     if in_notebook():
-        from IPython.display import display
-        from matplotlib.figure import Figure
-
-        from toolkit.notebook import png
-        fig = Figure(figsize=(7, 2.8))
-        left, right = fig.subplots(1, 2, width_ratios=[1, 2.2])
-        left.imshow(np.reshape(image, (28, 28)), cmap="gray")
-        left.set(title="as MNIST sees it")
-        left.axis("off")
-        right.bar(range(10), probabilities,
-                  color=["C3" if c == answer else "C0" for c in range(10)])
-        right.set(title=f"predicted: {answer}", xticks=range(10), ylim=(0, 1),
-                  ylabel="probability")
-        fig.tight_layout()
-        display(png(fig))
+        show_digit(image, probabilities)
 
 
 def summary(inputs, outputs, example, params):
