@@ -13,7 +13,7 @@ import numpy as np
 
 from load import MNISTError, mnist
 from toolkit.files import write_json
-from toolkit.training import OneLineParser, check_output_folders, positive_int
+from toolkit.training import OneLineParser, check_output_paths, positive_int
 
 
 # The slide, as written: one test image against every training image in a loop.
@@ -89,7 +89,7 @@ if __name__ == "__main__":
     parser.add_argument("--log", metavar="PATH",
                         help="write k, the test accuracy and the seconds as JSON")
     args = parser.parse_args()
-    check_output_folders(parser, log=args.log)
+    check_output_paths(parser, log=args.log)
     try:
         trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
     except MNISTError as e:

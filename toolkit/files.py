@@ -1,33 +1,92 @@
 """Writing a file whole or not at all: every file the project writes goes through here."""
+import contextlib
+import errno
 import json
 import os
-import tempfile
+import secrets
+import stat
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message names it and says that what
+    was there before is unchanged."""
 
 
 def write_atomic(path, data):
-    """Write bytes (or text) to path through a temporary file renamed into place.
+    """Write bytes (or text) to path whole or not at all, as git and rsync do:
+    into a new file beside it, flushed to disk, then renamed over it.
 
-    Whatever stops the run (an error, Ctrl-C) leaves either the previous
-    complete file or none, never half of one.
+    Whatever stops the run (an error, a full disk, Ctrl-C) leaves either the
+    previous complete file or none, never half of one. A symbolic link is followed:
+    its target gets the new contents and the link stays a link. An existing file
+    keeps its permissions (and, written by root, its owner); a new one gets them as
+    open() would make it. A device or a pipe (/dev/null, /dev/stdout, a FIFO) is
+    written to directly, never replaced. A hard link is replaced, as git and rsync
+    do: the file's other names keep the old contents.
+    WriteError, naming the file, if it cannot be written.
     """
     if isinstance(data, str):
         data = data.encode()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
+    target = os.path.realpath(path)  # through any symbolic links, to the file itself
+    try:
+        try:
+            existing = os.stat(target)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "it is a folder")
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            with open(target, "wb") as f:  # a device or a pipe: nothing there to replace
+                f.write(data)
+        else:
+            replace_whole(target, data, existing)
+    except OSError as e:
+        kept = "" if existing is None or not stat.S_ISREG(existing.st_mode) else \
+            "; the file there is unchanged"
+        error = WriteError(f"cannot write {path}: {e.strerror or e}{kept}")
+        error.errno = e.errno
+        raise error from None
+
+
+def replace_whole(target, data, existing):
+    """Write data to a new file beside target, flush it to disk, rename it over target."""
+    folder, name = os.path.split(target)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            # mode 0o666 less the umask, as open() gives a new file: the kernel applies
+            # the umask, so it is never read (or changed) here
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename: a crash leaves one or the other
+        if existing is not None:
+            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                os.chown(tmp, existing.st_uid, existing.st_gid)
+        os.replace(tmp, target)
     except BaseException:
-        os.remove(tmp)
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
         raise
+    sync_folder(folder)
 
 
-def current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def sync_folder(folder):
+    """Flush the folder's entry for the renamed file too (POSIX; a no-op elsewhere)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_npz(path, arrays):
@@ -52,3 +111,25 @@ def write_jsonl(path, records):
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def writable(path):
+    """Why `path` could not be written, in a few words; None if it can be, as far
+    as can be known before writing (a disk may still fill up). Tried for real: a
+    file is made beside it and removed, so permissions, read-only disks and root
+    all count as they will when the file is written."""
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        return "it is a folder"
+    if os.path.exists(target) and not os.path.isfile(target):
+        return None if os.access(target, os.W_OK) else "it cannot be written"
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    probe = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.part")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.remove(probe)
+    except OSError as e:
+        return f"folder {folder} is not writable ({e.strerror})"
+    return None

@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from toolkit.files import write_npz
+from toolkit.files import WriteError, write_npz
 from toolkit.notebook import stop
 
 FORMAT = 1
@@ -28,35 +28,44 @@ class TrainedError(ValueError):
 
 def save(path, params, recipe, test_probabilities):
     """Write the weights of `params` (name -> shared variable), the recipe that
-    trained them and the net's probabilities for the test set."""
+    trained them and the net's probabilities for the test set; a file that cannot
+    be written: one line, exit 2 (an exception in a notebook)."""
     weights = {name: p.get_value() for name, p in params.items()}
     meta = {"format": FORMAT, **recipe,
             "weights": {name: list(w.shape) for name, w in weights.items()}}
-    write_npz(path, {**weights, "test_probabilities": np.asarray(test_probabilities, "float32"),
-                     "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
+    try:
+        write_npz(path, {**weights,
+                         "test_probabilities": np.asarray(test_probabilities, "float32"),
+                         "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
+    except WriteError as e:  # a full disk, say: one line, the previous file kept
+        stop(e, recipe.get("script"))
 
 
 def read(path, script=None):
     """(meta, arrays) of a --save file (of `script`, when named), every array read
     (and so checked) whole; TrainedError naming the file if it is not one."""
+    if not os.path.exists(path):
+        raise TrainedError(f"{path}: no such file")
     try:
-        if not os.path.exists(path):
-            raise FileNotFoundError(path)
         if not zipfile.is_zipfile(path):
             raise ValueError("not an .npz archive")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
+    except Exception as e:  # noqa: BLE001 - whatever a damaged archive raises (zip, npy, OS)
+        raise TrainedError(f"{path}: not a trained model written by --save "
+                           f"({type(e).__name__}: {e})") from None
+    try:
         meta = json.loads(arrays.pop("meta").tobytes())
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError("its meta is not this project's")
-        weights = meta["weights"]
-        for name, shape in weights.items():
-            if name not in arrays or list(arrays[name].shape) != shape:
+        if not isinstance(meta.get("weights"), dict) or not (
+                meta.get("script") is None or isinstance(meta["script"], str)):
+            raise ValueError("its meta is not this project's")
+        for name, shape in meta["weights"].items():
+            if (name not in arrays or list(arrays[name].shape) != shape
+                    or not np.issubdtype(arrays[name].dtype, np.floating)):
                 raise ValueError(f"its weight {name} is damaged or missing")
-    except FileNotFoundError:
-        raise TrainedError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
-            zipfile.BadZipFile, NotImplementedError) as e:
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
         raise TrainedError(f"{path}: not a trained model written by --save ({e})") from None
     if script and meta.get("script") and meta["script"] != script:
         raise TrainedError(f"{path} was written by {meta['script']}, not {script}")
@@ -68,7 +77,7 @@ def weight(meta, arrays, name, path):
     the file has none of that name."""
     if name not in meta["weights"]:
         raise TrainedError(f"{path} has no weight {name} (it holds "
-                           f"{', '.join(meta['weights'])})")
+                           f"{', '.join(meta['weights']) or 'none'})")
     return arrays[name]
 
 

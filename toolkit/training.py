@@ -23,13 +23,16 @@ read: the defaults in the parse_args call hold, and errors raise as exceptions.
 """
 import argparse
 import os
+import shlex
+import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from toolkit import backends, checkpoint
-from toolkit.files import write_jsonl
+from toolkit.files import WriteError, writable, write_jsonl
 from toolkit.notebook import LearningCurve, in_notebook, show_digit, stop
 
 
@@ -54,27 +57,37 @@ def positive_float(text):
     return value
 
 
-def check_output_folders(parser, **paths):
-    """Fail before any work when a file could not be written at the end."""
+def check_output_paths(parser, **paths):
+    """Fail before any work where a file could not be written at the end: a folder
+    given as the file, a missing or unwritable folder, two flags naming one file."""
+    seen = {}
     for flag, path in paths.items():
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not os.path.isdir(folder):
-            parser.error(f"--{flag}: folder {folder} does not exist (for {path})")
+        if not path:
+            continue
+        flag = "--" + flag.replace("_", "-")
+        why = writable(path)
+        if why:
+            parser.error(f"{flag} {path}: {why}")
+        same = seen.setdefault(os.path.realpath(path), flag)
+        if same != flag:
+            parser.error(f"{same} and {flag} both name {path}: give each its own file")
 
 
 def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=None,
-               argv=None, **defaults):
+               draw_params=None, argv=None, **defaults):
     """The command line every MNIST script shares, parsed and checked. The defaults
     are the talk's recipe and the backend that trains that script fastest on a CPU
     (README, "Backends"; backends.prepare takes it where it can run); any other
     option's default can be given too (resume="cnn.ckpt", say). A script that
-    passes `digit` (the image its last cell classifies) takes --digit too.
+    passes `digit` (the image its last cell classifies) takes --digit and --draw
+    too; a --draw run with neither --params nor --resume reads `draw_params`.
 
     Returns argparse's namespace; .mode is the --mode asked for (None: the
     script's default, .default_mode). In a notebook the defaults are used as they
     are. A bad argument, an output folder that does not exist, a data folder
     without MNIST, a --params or --digit file that is not one ends a terminal run
-    with one line (argparse's exit 2) and raises in a notebook.
+    with one line (argparse's exit 2) and raises in a notebook. In a terminal, Ctrl-C
+    then ends the run in one line too (stop_on_ctrl_c).
     """
     parser = OneLineParser(description=sys.modules["__main__"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,6 +125,10 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         parser.add_argument("--digit", metavar="IMAGE", default=str(digit),
                             help="a PNG or JPEG of a digit for the trained net to read "
                                  "(default: a 7 from data/digits/)")
+        parser.add_argument("--draw", action="store_true",
+                            help="serve a page to draw digits on, answered by the trained net"
+                                 + (f" (--params, default {os.path.relpath(draw_params)})"
+                                    if draw_params else ""))
     unknown = set(defaults) - {a.dest for a in parser._actions}
     if unknown:
         raise TypeError(f"parse_args() got unknown options {sorted(unknown)}")
@@ -120,13 +137,15 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     args = parser.parse_args([] if notebook and argv is None else argv)
     args.script = None if notebook else os.path.basename(sys.argv[0])
     args.default_mode = mode
+    if getattr(args, "draw", False) and draw_params and not (args.params or args.resume):
+        args.params = str(draw_params)
     if args.epochs is None:
         args.epochs = 0 if args.params else epochs
     if args.resume and args.params:
         parser.error("--resume and --params: a checkpoint already holds the weights; give one")
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
-    check_output_folders(parser, save=args.save, log=args.log, checkpoint=args.checkpoint)
+    check_output_paths(parser, save=args.save, log=args.log, checkpoint=args.checkpoint)
     from load import MNISTError, check, read_digit
     from toolkit import trained
     try:
@@ -139,7 +158,52 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         if notebook:
             raise
         parser.error(str(e))
+    if not notebook:
+        stop_on_ctrl_c(args.script)
     return args
+
+
+# What the line a Ctrl-C prints says: where the run is, and how to go on from there.
+CTRL_C = {"where": "before training started", "then": None}
+
+
+def ctrl_c_says(where, then=None):
+    """Set what a Ctrl-C's one line says: where the run is ("in epoch 3 of 100") and,
+    if it can go on from there, the command that does."""
+    CTRL_C.update(where=where, then=then)
+
+
+def stop_on_ctrl_c(prog):
+    """From now on, Ctrl-C ends the run with one line on stderr (where it stopped and,
+    with a checkpoint, the command that continues it) and exit status 130, as a
+    shell reports an interrupted command; every file written so far is whole
+    (files.write_atomic). Left alone where SIGINT is ignored (a background job) or
+    already someone else's."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: the exit is under way
+        then = f"; continue with: {CTRL_C['then']}" if CTRL_C["then"] else ""
+        clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress bar, if any
+        print(f"{clear}{prog}: stopped by Ctrl-C {CTRL_C['where']}{then}", file=sys.stderr,
+              flush=True)
+        raise SystemExit(130)
+    signal.signal(signal.SIGINT, stop)
+
+
+def resume_command(checkpoint_path):
+    """This run's own command line, continuing from checkpoint_path."""
+    kept, skip = [], False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif len(name) > 3 and ("--checkpoint".startswith(name) or "--resume".startswith(name)):
+            skip = "=" not in arg  # its value is the next argument
+        else:
+            kept.append(arg)
+    return shlex.join(["python", sys.argv[0], *kept, "--resume", checkpoint_path])
 
 
 def minibatches(n, batch_size, progress=False):
@@ -175,17 +239,22 @@ class Report:
         self.device = backends.device_name(self.mode)
         self.records = []
         self.started = None
+        self.data = data_set(args.data_dir)
         self.curve = LearningCurve() if in_notebook() else None  # a terminal prints only
 
     def resume(self, path):
         """Set every variable `train` updates (weights, optimizer state, random
         generators), numpy's generator and the epochs done from a --checkpoint file;
-        a file that cannot continue this run: one line, and nothing is changed."""
+        a file that cannot continue this run: one line, and nothing is changed.
+        With --log, the log so far is written at once."""
         try:
             self.records = checkpoint.restore(path, self.args.script, self.recipe(),
                                               self.train, allow_new_lr=self.args.new_lr)
         except checkpoint.CheckpointError as e:
             stop(e, self.args.script)
+        if self.args.log:  # the log so far, also when the run is done already
+            self.write(write_jsonl, self.args.log, self.records)
+        ctrl_c_says(f"after epoch {self.epochs_done} of {self.args.epochs}", self.continue_with())
         print(f"resumed from {path} after epoch {self.epochs_done}"
               + ("" if self.epochs_done < self.args.epochs else
                  f": --epochs {self.args.epochs} are done already"), flush=True)
@@ -196,14 +265,33 @@ class Report:
 
     def recipe(self):
         """What trained the model so far: the script, its settings, the backend, the
-        epochs of this run and the --params file it started from (if any)."""
+        epochs of this run, the --params file it started from (if any) and the data set
+        ("MNIST", checked by its checksums, or the --data-dir folder)."""
         args = self.args
         return {"script": args.script, "lr": args.lr, "batch_size": args.batch_size,
                 "seed": args.seed, "ntrain": args.ntrain, "ntest": args.ntest,
-                "epochs": self.epochs_done, "params": args.params, "mode": self.mode,
-                "device": self.device}
+                "epochs": self.epochs_done, "params": args.params, "data": self.data,
+                "mode": self.mode, "device": self.device}
+
+    def continue_with(self):
+        """The command that continues this run from its --checkpoint, if it has one."""
+        path = self.args.checkpoint
+        if path and self.epochs_done and os.path.exists(path):
+            return resume_command(path)
+        return None
+
+    def write(self, writer, path, *what):
+        """writer(path, *what), or one line if the file cannot be written (a full disk)."""
+        try:
+            writer(path, *what)
+        except WriteError as e:
+            stop(e, self.args.script)
 
     def start_epoch(self):
+        where = f"in epoch {self.epochs_done + 1} of {self.args.epochs}"
+        if self.args.checkpoint and not self.continue_with():
+            where += " (no checkpoint written yet)"
+        ctrl_c_says(where, self.continue_with())
         self.started = self.last_cost = time.perf_counter()
         self.total_cost, self.seen = 0.0, 0
 
@@ -236,10 +324,20 @@ class Report:
         if self.curve is not None:
             self.curve.update(self.records)
         if self.args.log:
-            write_jsonl(self.args.log, self.records)
+            self.write(write_jsonl, self.args.log, self.records)
         if self.args.checkpoint:
-            checkpoint.save(self.args.checkpoint, self.recipe(), self.train, self.records)
+            self.write(checkpoint.save, self.args.checkpoint, self.recipe(), self.train,
+                       self.records)
+        ctrl_c_says(f"after epoch {self.epochs_done} of {self.args.epochs}", self.continue_with())
         return record
+
+
+def data_set(data_dir):
+    """What a run trained on: "MNIST" (the official files, checked by their sha256)
+    or the absolute path of the folder it was given (--data-dir or MNIST_DIR)."""
+    from load import locate
+    folder, official = locate(data_dir)
+    return "MNIST" if official else str(Path(folder).resolve())
 
 
 def show_answer(image, probabilities):
