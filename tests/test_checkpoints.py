@@ -311,3 +311,81 @@ def test_terminal_and_notebook_resume_each_other(tmp_path):
     result = run(*LOGISTIC, "--epochs", 4, "--resume", second)
     assert f"resumed from {second} after epoch 3" in result.stdout
     assert len(accuracies(result.stdout)) == 1
+
+
+# --- crafted and flipped files: refused whole, nothing changed -------------------------
+
+def crafted(tmp_path, change):
+    """A checkpoint of small_train whose meta `change` edited; the path."""
+    train, _ = small_train()
+    path = tmp_path / "saved.ckpt"
+    checkpoint.save(path, RECIPE, train, [RECORD])
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    change(meta, arrays)
+    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    path.with_suffix(".ckpt.npz").rename(path)
+    return path
+
+
+def generator_named(name):
+    def change(meta, arrays):
+        for state in meta["generators"].values():
+            state["bit_generator"] = name
+    return change
+
+
+CRAFTED = {
+    "a function of np.random for a generator": generator_named("seed"),
+    "no such generator": generator_named("NoSuchGenerator"),
+    "a generator's state cut": lambda m, a: [s.pop("state") for s in m["generators"].values()],
+    "records not a list": lambda m, a: m.update(records=3),
+    "a record without its accuracy": lambda m, a: m["records"][0].pop("test_accuracy"),
+    "epoch not the records'": lambda m, a: m.update(epoch=7),
+    "no recipe": lambda m, a: m.pop("recipe"),
+    "the recipe without its data": lambda m, a: m["recipe"].pop("data"),
+    "a text learning rate": lambda m, a: m["recipe"].update(lr="fast"),
+    "numpy's state cut short": lambda m, a: m.update(numpy_global=[1]),
+    "numpy's keys out of range": lambda m, a: m["numpy_global"].__setitem__(1, [-1] * 624),
+    "shapes not lists": lambda m, a: m.update(shapes={"0": 1}),
+    "a variable missing": lambda m, a: a.clear(),
+    "a variable of another shape": lambda m, a: a.update(
+        {k: np.zeros(3, "float32") for k in a}),
+    "a variable of text": lambda m, a: a.update({k: np.full(v.shape, "x") for k, v in a.items()}),
+    "meta a list": lambda m, a: (m.clear(), m.update(format=checkpoint.FORMAT, x=[])),
+    "an older format": lambda m, a: m.update(format=1),
+}
+
+
+@pytest.mark.parametrize("change", CRAFTED.values(), ids=CRAFTED.keys())
+def test_a_crafted_checkpoint_is_refused_and_nothing_is_changed(tmp_path, change):
+    path = crafted(tmp_path, change)
+    train, w = small_train()
+    w.set_value(np.full((784, 10), 9, "float32"))
+    outside = np.random.get_state()
+    with pytest.raises(checkpoint.CheckpointError) as error:
+        checkpoint.restore(path, RECIPE["script"], RECIPE, train)
+    assert "\n" not in str(error.value)
+    names(str(error.value), path)
+    assert (w.get_value() == 9).all()
+    assert np.random.get_state()[1].tolist() == outside[1].tolist()
+
+
+def test_every_byte_flip_of_a_checkpoint_is_refused_in_one_line(tmp_path):
+    """Every 100th byte of a small checkpoint with a generator: a flip either leaves
+    a checkpoint that loads whole (a byte no check covers: the zip's own padding, a
+    digit of a number) or is refused as a CheckpointError; nothing else escapes."""
+    train, _ = small_train()
+    path = tmp_path / "saved.ckpt"
+    checkpoint.save(path, RECIPE, train, [RECORD])
+    data = path.read_bytes()
+    refused = 0
+    for i in range(0, len(data), 100):
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+        try:
+            checkpoint.restore(path, RECIPE["script"], RECIPE, train)
+        except checkpoint.CheckpointError as e:
+            assert "\n" not in str(e)
+            refused += 1
+    assert refused > len(data) // 100 // 2  # most flips are damage that is caught

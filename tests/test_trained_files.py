@@ -131,6 +131,31 @@ def test_a_weight_of_the_wrong_shape_is_refused(tmp_path):
     assert str(path) in line and "784x5" in line and "784x10" in line
 
 
+def test_a_weight_that_is_not_numbers_is_refused(tmp_path):
+    path = logistic_file(tmp_path / "text.npz", np.zeros((784, 10)))
+    meta, arrays = arrays_of(path)
+    arrays["w"] = np.full((784, 10), "a")
+    rewrite(path, meta, arrays)
+    line = refused(LOGISTIC, *SHORT, "--params", path)
+    assert str(path) in line and re.search(r"weight w\b", line)
+
+
+def test_every_byte_flip_of_a_saved_file_is_refused_or_harmless(tmp_path):
+    """Every 500th byte of the committed logistic model: read() either refuses it
+    with TrainedError or reads an archive whose every weight has its shape."""
+    from toolkit import trained
+    data = (ROOT / "results" / "logistic.npz").read_bytes()
+    path = tmp_path / "flipped.npz"
+    for i in range(0, len(data), 500):
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+        try:
+            meta, arrays = trained.read(path, LOGISTIC)
+        except trained.TrainedError as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+        else:
+            assert arrays["w"].shape == (784, 10)
+
+
 def test_a_renamed_weight_is_refused_naming_it(tmp_path):
     """The CNN's w4 renamed w_hidden (in a copy of the script, say): its file can no
     longer be the script's model."""

@@ -86,8 +86,8 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     script's default, .default_mode). In a notebook the defaults are used as they
     are. A bad argument, an output folder that does not exist, a data folder
     without MNIST, a --params or --digit file that is not one ends a terminal run
-    with one line (argparse's exit 2) and raises in a notebook. In a terminal, Ctrl-C
-    then ends the run in one line too (stop_on_ctrl_c).
+    with one line (argparse's exit 2) and raises in a notebook. Run from a terminal,
+    Ctrl-C then ends the run in one line too (stop_on_ctrl_c).
     """
     parser = OneLineParser(description=sys.modules["__main__"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,7 +158,7 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         if notebook:
             raise
         parser.error(str(e))
-    if not notebook:
+    if not notebook and argv is None:  # a run from the command line itself
         stop_on_ctrl_c(args.script)
     return args
 
