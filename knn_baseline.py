@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 from load import MNISTError, mnist
-from toolkit.files import write_json
-from toolkit.training import OneLineParser, check_output_paths, positive_int
+from toolkit.files import WriteError, write_json
+from toolkit.training import (OneLineParser, check_output_paths, positive_int,
+                              stop_on_ctrl_c)
 
 
 # The slide, as written: one test image against every training image in a loop.
@@ -90,10 +91,11 @@ if __name__ == "__main__":
                         help="write k, the test accuracy and the seconds as JSON")
     args = parser.parse_args()
     check_output_paths(parser, log=args.log)
+    stop_on_ctrl_c(parser.prog)  # Ctrl-C: one line, exit 130
     try:
         trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
     except MNISTError as e:
-        sys.exit(f"error: {e}")
+        parser.error(str(e))
     if args.k > len(trX):
         parser.error(f"--k {args.k} is more than the {len(trX)} training images")
     start = time.perf_counter()
@@ -105,5 +107,8 @@ if __name__ == "__main__":
     accuracy = float(np.mean(predictions == teY))
     print(f"test accuracy {accuracy:.4f}")
     if args.log:
-        write_json(args.log, {"k": args.k, "test_accuracy": accuracy, "seconds": seconds,
-                              "ntrain": len(trX), "ntest": len(teX)})
+        try:
+            write_json(args.log, {"k": args.k, "test_accuracy": accuracy, "seconds": seconds,
+                                  "ntrain": len(trX), "ntest": len(teX)})
+        except WriteError as e:  # a full disk, say
+            parser.error(str(e))

@@ -281,7 +281,7 @@ def notebook_of(script, **defaults):
         if "training.parse_args(" in cell.source:
             extra = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
             cell.source = re.sub(r"training\.parse_args\(.*?\)", f"training.parse_args({extra})",
-                                 cell.source, flags=re.S)
+                                 cell.source, flags=re.DOTALL)
             break
     else:
         raise AssertionError("no parse_args call")

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from helpers import ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file, \
-    wait_for_line
+from helpers import (ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file,
+                     wait_for_line)
 from test_files import small_disk  # noqa: F401 - the fixture
 
 LOGISTIC = ["2_logistic_regression.py", "--ntrain", 1000, "--ntest", 200, "--mode", "C"]

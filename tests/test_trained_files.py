@@ -149,7 +149,7 @@ def test_every_byte_flip_of_a_saved_file_is_refused_or_harmless(tmp_path):
     for i in range(0, len(data), 500):
         path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
         try:
-            meta, arrays = trained.read(path, LOGISTIC)
+            _, arrays = trained.read(path, LOGISTIC)
         except trained.TrainedError as e:
             assert "\n" not in str(e) and str(path) in str(e)
         else:
