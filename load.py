@@ -14,6 +14,12 @@ Where the files are looked for, in order:
   5. a download from the public mirrors into that cache.
 Any folder in the MNIST layout (Fashion-MNIST, for one) loads through `data_dir`.
 
+Every file is checked before it is used, and anything wrong with one (damaged gzip
+data, a header that lies, images that are not 28 x 28, labels outside 0-9, a file
+that inflates beyond what its header promises) is one MNISTError naming the file.
+check() does that for a whole folder before any work; the committed MNIST is
+checked by the sha256 of its .gz files.
+
 Your own digit, from a PNG or JPEG, as one more row of the same kind:
 
     x = read_digit("my_digit.png")   # 784 float32 pixels, made the way MNIST was
@@ -21,10 +27,15 @@ Your own digit, from a PNG or JPEG, as one more row of the same kind:
 import gzip
 import hashlib
 import http.client
+import math
 import os
+import struct
 import sys
 import tempfile
+import time
 import urllib.request
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +58,43 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+# sha256 of the committed .gz files (data/mnist/SHA256SUMS.gz.txt): checking these
+# bytes as they are on disk costs no decompression.
+SHA256_GZ = {
+    "train-images-idx3-ubyte.gz":
+        "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
+    "train-labels-idx1-ubyte.gz":
+        "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
+    "t10k-images-idx3-ubyte.gz":
+        "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
+    "t10k-labels-idx1-ubyte.gz":
+        "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
+}
+
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ]
 
-# IDX type byte -> numpy dtype (IDX stores multi-byte numbers big-endian).
-IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# IDX type byte -> what it stores; MNIST's files all hold unsigned bytes (0x08).
+IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "16-bit integers",
+             0x0C: "32-bit integers", 0x0D: "32-bit floats", 0x0E: "64-bit floats"}
 
 # Exact pixel / 255 for every byte value: a table lookup beats a division.
 PIXEL_SCALE = np.arange(256, dtype=np.float32) / np.float32(255)
+ONE_HOT = np.eye(10, dtype=np.float32)  # row k: label k
+
+# Bytes decompressed at a time: whatever a file inflates to, memory holds one chunk
+# beyond the examples kept.
+CHUNK = 1 << 20
+
+# The most pixels read_digit decodes: a 50-megapixel phone photo, and no
+# decompression bomb (a small PNG that says it is gigapixels).
+MAX_PIXELS = 50_000_000
+
+# path -> (size, mtime, inode) of each file this process read whole and found sound:
+# mnist() after check() reads only the examples it returns, and checks nothing twice.
+known_sound_files = {}
 
 
 class MNISTError(Exception):
@@ -68,46 +106,142 @@ def cache_dir():
     return Path(base) / "pytensor-tutorials" / "mnist"
 
 
-def idx_header(data, name="<bytes>"):
-    """(dtype, shape, header length) from the first bytes of an IDX file."""
-    if len(data) < 4:
-        raise MNISTError(f"{name}: truncated: {len(data)} bytes, too short for an IDX header")
-    zero1, zero2, type_code, ndim = data[:4]
-    if zero1 != 0 or zero2 != 0 or type_code not in IDX_DTYPES or ndim == 0:
-        raise MNISTError(f"{name}: not an IDX file (magic number 0x{data[:4].hex()})")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MNISTError(f"{name}: truncated: {len(data)} bytes, header needs {header}")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    return np.dtype(IDX_DTYPES[type_code]), shape, header
+def open_idx(path):
+    return gzip.open(path) if path.suffix == ".gz" else open(path, "rb")
 
 
-def parse_idx(data, name="<bytes>"):
-    """Decode IDX bytes into a numpy array, trusting nothing but the header."""
-    dtype, shape, header = idx_header(data, name)
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "too long"
-        raise MNISTError(
-            f"{name}: {what}: {len(data)} bytes, but its header {shape} says {expected}")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape)
+def unreadable(path, error):
+    """The one-line MNISTError for a read that failed."""
+    if isinstance(error, EOFError):
+        return MNISTError(f"{path}: truncated: the compressed data ends early")
+    if isinstance(error, (zlib.error, gzip.BadGzipFile)):
+        return MNISTError(f"{path}: corrupted gzip data: {error}")
+    return MNISTError(f"{path}: cannot read: {error}")
 
 
-def read_file(path, verify=False):
-    """Bytes of an IDX file, .gz or raw, checked against MNIST's sha256 if asked."""
-    path = Path(path)
+def describe(shape):
+    return " x ".join(map(str, shape)) if len(shape) <= 4 else f"{len(shape)} dimensions"
+
+
+def read_header(stream, path, kind):
+    """(shape, header bytes) of an MNIST file of `kind`, "images" or "labels", checked:
+    unsigned bytes, 28 x 28 images or one label per example."""
+    start = stream.read(4)
+    if len(start) < 4:
+        raise MNISTError(f"{path}: truncated: {len(start)} bytes, too short for an IDX header")
+    if start[:2] != b"\0\0" or start[2] not in IDX_TYPES or start[3] == 0:
+        raise MNISTError(f"{path}: not an IDX file: magic number 0x{start.hex()}")
+    if start[2] != 0x08:
+        raise MNISTError(f"{path}: not MNIST's format: its {kind} are {IDX_TYPES[start[2]]}, "
+                         f"MNIST's are unsigned bytes (IDX type 0x08)")
+    ndim = start[3]
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise MNISTError(f"{path}: truncated: {4 + len(dims)} bytes, its IDX header needs "
+                         f"{4 + 4 * ndim}")
+    shape = struct.unpack(f">{ndim}I", dims)
+    if kind == "images" and shape[1:] != (28, 28):
+        raise MNISTError(f"{path}: not 28 x 28 images: its header says {describe(shape)}; "
+                         f"the scripts need 28 x 28 = 784 pixels an image")
+    if kind == "labels" and ndim != 1:
+        raise MNISTError(f"{path}: not one label per example: its header says {describe(shape)}")
+    return shape, start + dims
+
+
+def check_labels(labels, first, path):
+    outside = np.flatnonzero(labels > 9)
+    if outside.size:
+        at = outside[0]
+        raise MNISTError(f"{path}: labels outside 0-9: {labels[at]} for example {first + at}")
+
+
+def read_body(stream, path, kind, shape, keep, whole, digest=None):
+    """The first `keep` examples after the header, as uint8. With `whole`, the rest is
+    read and checked too, a chunk at a time, stopping at the first byte beyond what
+    the header promises (a small .gz can inflate to gigabytes)."""
+    size = math.prod(shape)  # Python's integers: no overflow, whatever the header says
+    examples = np.empty((keep, *shape[1:]), np.uint8)
+    kept = examples.reshape(-1)
+    done = 0
+    while whole or done < kept.size:
+        chunk = stream.read(CHUNK if whole else min(CHUNK, kept.size - done))
+        if not chunk:
+            break
+        if done + len(chunk) > size:
+            raise MNISTError(f"{path}: too long: more than the {size} bytes of {kind} its "
+                             f"header ({describe(shape)}) promises")
+        values = np.frombuffer(chunk, np.uint8)
+        if kind == "labels":
+            check_labels(values, done, path)
+        wanted = values[:max(0, kept.size - done)]
+        kept[done:done + len(wanted)] = wanted
+        if digest:
+            digest.update(chunk)
+        done += len(chunk)
+    if done < (size if whole else kept.size):
+        raise MNISTError(f"{path}: truncated: {done} bytes of {kind} where its header "
+                         f"({describe(shape)}) promises {size}")
+    return examples
+
+
+def signature(path):
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def remember(path, seen):
+    """Trust `path` from now on while its signature stays `seen`. Not a file written in
+    the last two seconds: a rewrite within one tick of the file system's clock would
+    keep its size and time."""
+    if time.time_ns() - seen[1] > 2 * 10**9:
+        known_sound_files[path.resolve()] = seen
+
+
+def is_known_sound(path, seen, sha256):
+    """Whether `path` needs no reading whole: this process found it sound already, or it
+    is, byte for byte, the committed MNIST .gz (one sha256 of the file, nothing inflated)."""
+    if known_sound_files.get(path.resolve()) == seen:
+        return True
+    if sha256 and path.name in SHA256_GZ:
+        with open(path, "rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() == SHA256_GZ[path.name]:
+                remember(path, seen)
+                return True
+    return False
+
+
+def read_examples(path, kind, n, sha256=None):
+    """The first n examples of an MNIST file, after reading all of it and checking it
+    (against the decompressed sha256, if given) unless it is known sound. None when
+    n is 0 and nothing needs reading."""
     try:
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise MNISTError(f"{path}: cannot read: {e}") from None
-    if verify:
-        name = path.name.removesuffix(".gz")
-        if hashlib.sha256(data).hexdigest() != SHA256[name]:
-            raise MNISTError(f"{path}: sha256 mismatch: this is not the MNIST file "
-                             f"(corrupted or replaced); delete it and load again")
-    return data
+        seen = signature(path)
+        whole = not is_known_sound(path, seen, sha256)
+        if not (whole or n):
+            return None
+        digest = hashlib.sha256() if sha256 and whole else None
+        with open_idx(path) as stream:
+            shape, header = read_header(stream, path, kind)
+            if digest:
+                digest.update(header)
+            examples = read_body(stream, path, kind, shape, n, whole=whole, digest=digest)
+    except (OSError, EOFError, zlib.error) as e:
+        raise unreadable(path, e) from None
+    if digest and digest.hexdigest() != sha256:
+        raise MNISTError(f"{path}: sha256 mismatch: this is not the MNIST file "
+                         f"(corrupted or replaced); delete it and load again")
+    if whole:
+        remember(path, seen)
+    return examples
+
+
+def header_shape(path, kind):
+    """The shape an MNIST file's header gives, checked, from its header alone."""
+    try:
+        with open_idx(path) as stream:
+            return read_header(stream, path, kind)[0]
+    except (OSError, EOFError, zlib.error) as e:
+        raise unreadable(path, e) from None
 
 
 def find(folder, name):
@@ -150,7 +284,7 @@ def download(folder, mirrors=None, progress=None):
 
 
 def fetch_verified(url, dest, name, progress=None):
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part.gz", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -163,12 +297,7 @@ def fetch_verified(url, dest, name, progress=None):
             bar.close()
         if total is not None and received != total:
             raise MNISTError(f"{url}: interrupted: got {received} of {total} bytes")
-        try:
-            data = gzip.decompress(Path(tmp).read_bytes())
-        except (OSError, EOFError) as e:
-            raise MNISTError(f"{url}: not a valid gzip file ({e})") from None
-        if hashlib.sha256(data).hexdigest() != SHA256[name]:
-            raise MNISTError(f"{url}: sha256 mismatch, download rejected")
+        read_examples(Path(tmp), kind_of(name), 0, SHA256[name])  # whole, bounded, MNIST's
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -202,92 +331,107 @@ def locate(data_dir=None):
     return cache, True
 
 
-def to_onehot(labels, n_classes=10):
-    n_classes = max(n_classes, int(labels.max(initial=0)) + 1)
-    onehot = np.zeros((len(labels), n_classes), dtype=np.float32)
-    onehot[np.arange(len(labels)), labels] = 1
-    return onehot
+def kind_of(name):
+    return "images" if "-images-" in name else "labels"
 
 
-def load_split(folder, images, labels, n, verify, split):
-    image_file, label_file = find(folder, images), find(folder, labels)
-    X = parse_idx(read_file(image_file, verify), str(image_file))
-    Y = parse_idx(read_file(label_file, verify), str(label_file))
-    if X.ndim < 2 or Y.ndim != 1:
-        raise MNISTError(f"{image_file}: expected images (n, rows, cols) and labels (n,), "
-                         f"got {X.shape} and {Y.shape}")
-    if len(X) != len(Y):
-        raise MNISTError(f"{image_file} holds {len(X)} images but {label_file} "
-                         f"holds {len(Y)} labels")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
-        raise MNISTError(f"n{split} must be a positive integer, got {n!r}")
-    if n > len(X):
-        raise MNISTError(f"n{split}={n} but {image_file} holds only {len(X)} images")
-    X = X[:n].reshape(n, -1)
-    if X.dtype == np.uint8:
-        X = PIXEL_SCALE[X]
-    else:
-        X = X.astype(np.float32)
-    return X, Y[:n].astype(np.int64)
+def check_sizes(ntrain, ntest):
+    for split, n in (("train", ntrain), ("test", ntest)):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+            raise MNISTError(f"n{split} must be a positive integer, got {n!r}")
+
+
+def load_split(folder, split, n, verify, keep=True):
+    """The first n images and labels of one split (uint8), both files checked whole
+    unless known sound; keep=False only checks them."""
+    image_file = find(folder, FILES[f"{split}_images"])
+    label_file = find(folder, FILES[f"{split}_labels"])
+    count = header_shape(image_file, "images")[0]
+    labels = header_shape(label_file, "labels")[0]
+    if count != labels:
+        raise MNISTError(f"{image_file} holds {count} images but {label_file} "
+                         f"holds {labels} labels")
+    if n > count:
+        raise MNISTError(f"n{split}={n} but {image_file} holds only {count} images")
+    return [read_examples(path, kind_of(path.name), n if keep else 0,
+                          SHA256[path.name.removesuffix(".gz")] if verify else None)
+            for path in (image_file, label_file)]
 
 
 def image_count(path):
-    """How many images an IDX file says it holds, from its header alone."""
-    try:
-        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
-            start = f.read(4 + 4 * 255)  # enough for any header
-    except (OSError, EOFError) as e:
-        raise MNISTError(f"{path}: cannot read: {e}") from None
-    return idx_header(start, str(path))[1][0]
+    """How many images an MNIST images file holds, from its header alone."""
+    return header_shape(Path(path), "images")[0]
 
 
 def check(ntrain=60000, ntest=10000, data_dir=None):
-    """Raise MNISTError at once where mnist(ntrain, ntest, data_dir=data_dir) would fail
-    for a missing folder, file or example. Reads the files' headers only: the
-    contents are checked when mnist() loads them."""
-    folder, _ = locate(data_dir)
-    for split, n, key in (("train", ntrain, "train_images"), ("test", ntest, "test_images")):
-        path = find(folder, FILES[key])
-        count = image_count(path)
-        if n > count:
-            raise MNISTError(f"n{split}={n} but {path} holds only {count} images")
+    """Raise MNISTError at once where mnist(ntrain, ntest, data_dir=data_dir) would fail,
+    so that it cannot fail afterwards: every file is read whole and checked (headers,
+    sizes, labels, gzip's CRC), and the committed MNIST is checked by the sha256 of
+    its .gz files alone. What passes is not read whole again by mnist() in this process."""
+    check_sizes(ntrain, ntest)
+    folder, verify = locate(data_dir)
+    for split, n in (("train", ntrain), ("test", ntest)):
+        load_split(folder, split, n, verify, keep=False)
 
 
 def mnist(ntrain=60000, ntest=10000, onehot=True, data_dir=None):
     """trX, teX, trY, teY: the first `ntrain` training and `ntest` test examples."""
+    check_sizes(ntrain, ntest)
     folder, verify = locate(data_dir)
-    trX, trY = load_split(folder, FILES["train_images"], FILES["train_labels"],
-                          ntrain, verify, "train")
-    teX, teY = load_split(folder, FILES["test_images"], FILES["test_labels"],
-                          ntest, verify, "test")
+    trX, trY = load_split(folder, "train", ntrain, verify)
+    teX, teY = load_split(folder, "test", ntest, verify)
+    trX, teX = PIXEL_SCALE[trX.reshape(ntrain, 784)], PIXEL_SCALE[teX.reshape(ntest, 784)]
     if onehot:
-        n_classes = max(10, int(max(trY.max(), teY.max())) + 1)
-        trY, teY = to_onehot(trY, n_classes), to_onehot(teY, n_classes)
-    return trX, teX, trY, teY
+        return trX, teX, ONE_HOT[trY], ONE_HOT[teY]
+    return trX, teX, trY.astype(np.int64), teY.astype(np.int64)
 
 
-def read_digit(path):
+def read_grey(image_file, name):
+    """The picture's grey levels in [0, 1], turned upright by its EXIF orientation (as
+    a phone stores a photo), transparency as white paper. Its size is checked from its
+    header, before any pixel is decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours is lower
+            image = Image.open(image_file)
+        with image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise MNISTError(f"{name}: too large: {width} x {height} = {width * height} "
+                                 f"pixels, read_digit takes at most {MAX_PIXELS}; scale it down")
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                image = image.convert("RGBA")
+                paper = Image.new("RGBA", image.size, "white")
+                image = Image.alpha_composite(paper, image)
+            return np.asarray(image.convert("L"), dtype=np.float32) / 255
+    except FileNotFoundError:
+        raise MNISTError(f"{name}: no such file") from None
+    except Image.DecompressionBombError as e:  # far beyond MAX_PIXELS: Pillow refused first
+        raise MNISTError(f"{name}: too large ({e}); read_digit takes at most "
+                         f"{MAX_PIXELS} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise MNISTError(f"{name}: not a PNG or JPEG image ({e})") from None
+
+
+def read_digit(image_file):
     """A picture of one handwritten digit as an MNIST image: 784 float32 pixels in
     [0, 1], light ink on black, made the way MNIST was made from NIST's scans: the
     digit scaled to fit a 20 x 20 box (its aspect kept, anti-aliased to grey levels)
     and moved so that its centre of mass is the centre of the 28 x 28 image.
 
-    Any size; dark ink on light paper or light on dark (the border decides);
-    transparency counts as paper. MNISTError, naming the file, for a file that is
-    not an image, an empty one, or one of a single colour."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                image = image.convert("RGBA")
-                paper = Image.new("RGBA", image.size, "white")
-                image = Image.alpha_composite(paper, image)
-            grey = np.asarray(image.convert("L"), dtype=np.float32) / 255
-    except FileNotFoundError:
-        raise MNISTError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise MNISTError(f"{path}: not a PNG or JPEG image ({e})") from None
+    `image_file`: a path, or a file object (a web page's upload, say). Any size up to
+    MAX_PIXELS; dark ink on light paper or light on dark (the border decides);
+    transparency counts as paper; a phone photo's EXIF orientation is applied.
+    MNISTError, naming the file, for a file that is not an image, one too large, an
+    empty one, or one of a single colour."""
+    from PIL import Image
+    path = image_file
+    if not isinstance(image_file, (str, os.PathLike)):
+        path = getattr(image_file, "name", "the image given")
+    grey = read_grey(image_file, path)
     if grey.size == 0:
         raise MNISTError(f"{path}: an empty image")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])

@@ -1,11 +1,16 @@
 """Your own digit: a picture read the way MNIST was made, classified by the trained
 convolutional net (results/cnn.npz loaded into 5_convolutional_net.py's own graph),
-whatever its size, polarity, margins or format."""
+whatever its size, polarity, margins, format or EXIF orientation."""
+import io
+import struct
+import warnings
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, run, run_script
+from helpers import ROOT, names, run, run_script
 from load import SAMPLE_DIGIT, MNISTError, mnist, read_digit
 
 SCRIPT = "5_convolutional_net.py"
@@ -114,15 +119,30 @@ def test_the_readme_gives_the_command():
     assert "figures.py --digit" not in readme  # figures.py has no --digit any more
 
 
+def png_header_only(path, width, height):
+    """A PNG whose header says width x height, holding one row of pixels: decoding
+    it would fail, so only a refusal from the header names its size."""
+    def chunk(kind, data):
+        checksum = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(bytes(width + 1))) + chunk(b"IEND", b""))
+    return path
+
+
 @pytest.mark.parametrize("content, message", [
     (b"this is not a picture", "not a PNG or JPEG"),
     (b"", "not a PNG or JPEG"),
     ("one colour", "all one colour"),
+    ("too many pixels", "64000000 pixels"),
 ])
 def test_bad_files_are_one_line(tmp_path, content, message):
     path = tmp_path / "bad.png"
     if content == "one colour":
         Image.new("L", (40, 30), 230).save(path)
+    elif content == "too many pixels":
+        png_header_only(path, 8000, 8000)
     else:
         path.write_bytes(content)
     result = run(SCRIPT, "--params", PARAMS, "--digit", path, check=False)
@@ -134,3 +154,67 @@ def test_bad_files_are_one_line(tmp_path, content, message):
     assert "epoch" not in result.stdout and "predicted" not in result.stdout
     with pytest.raises(MNISTError, match=message):
         read_digit(path)
+
+
+@pytest.mark.parametrize("width, height", [
+    (8000, 8000),  # over read_digit's limit
+    (10000, 10000),  # over Pillow's too: its DecompressionBombWarning
+    (20000, 20000),  # over twice Pillow's: its DecompressionBombError
+])
+def test_too_many_pixels_are_refused_from_the_header(tmp_path, width, height):
+    path = png_header_only(tmp_path / "huge.png", width, height)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning escapes either
+        with pytest.raises(MNISTError) as info:
+            read_digit(path)
+    message = str(info.value)
+    names(message, path, width * height)
+    assert "\n" not in message
+
+
+def test_a_file_object_reads_like_its_file():
+    """As a web page hands over an upload: read_digit(io.BytesIO(body))."""
+    path = ROOT / "data" / "digits" / "3.png"
+    np.testing.assert_array_equal(read_digit(io.BytesIO(path.read_bytes())), read_digit(path))
+    with pytest.raises(MNISTError, match="not a PNG or JPEG") as info:
+        read_digit(io.BytesIO(b"this is not a picture"))
+    assert "\n" not in str(info.value)
+
+
+# How a phone held each way stores an upright digit, by the EXIF Orientation (tag 0x0112)
+# it writes beside the pixels: the turn a viewer undoes to show it upright.
+STORED = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+          6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_270}
+
+
+def as_photo(upright, orientation, path, tagged=True):
+    exif = Image.Exif()
+    if tagged:
+        exif[0x0112] = orientation
+    upright.transpose(STORED[orientation]).save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("orientation", STORED)
+def test_exif_orientation_is_applied(tmp_path, orientation):
+    upright_path = ROOT / "data" / "digits" / "2.png"
+    upright = read_digit(upright_path)
+    with Image.open(upright_path) as image:
+        photo = as_photo(image, orientation, tmp_path / "photo.png")
+        untagged = as_photo(image, orientation, tmp_path / "untagged.png", tagged=False)
+    np.testing.assert_array_equal(read_digit(photo), upright)
+    assert not np.allclose(read_digit(untagged), upright)  # the tag is what turns it
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_phone_photos_of_the_committed_digits_are_read_right(tmp_path, net, suffix):
+    got, expected = [], []
+    for digit in range(10):
+        with Image.open(ROOT / "data" / "digits" / f"{digit}.png") as image:
+            for orientation in (3, 6, 8):
+                photo = as_photo(image, orientation, tmp_path / f"{digit}_{orientation}{suffix}")
+                got.append(int(np.argmax(net(read_digit(photo)))))
+                expected.append(digit)
+    assert got == expected

@@ -1,27 +1,37 @@
-"""The MNIST loader: tiny IDX files written here, every bad input, the download
-path against a real local HTTP server, and the real embedded data."""
+"""The MNIST loader: tiny IDX files written here, every bad input and every kind of
+damage (one line naming the file, from check() before any work as from mnist()), the
+download path against a real local HTTP server, and the real embedded data."""
 import gzip
+import hashlib
 import http.server
 import os
+import re
 import struct
 import threading
+import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import load
+from helpers import names, one_line, run
 from load import FILES, MNISTError, mnist
 
 REAL = Path(load.__file__).parent / "data" / "mnist"
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i4"): 0x0C,
+             np.dtype(">f4"): 0x0D}
 
 
 def idx_bytes(array):
     array = np.asarray(array)
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
-    header = struct.pack(">BBBB", 0, 0, codes[array.dtype], array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
+    return idx_header(IDX_CODES[array.dtype], *array.shape) + array.tobytes()
+
+
+def idx_header(type_code, *dims):
+    return struct.pack(f">BBBB{len(dims)}I", 0, 0, type_code, len(dims), *dims)
 
 
 def write_idx(path, array, gz):
@@ -32,15 +42,15 @@ def write_idx(path, array, gz):
         Path(path).write_bytes(data)
 
 
-def tiny_set(folder, gz=True, ntrain=7, ntest=5, rows=4, cols=3, seed=0):
-    """A small data set in the MNIST layout, with known contents."""
+def tiny_set(folder, gz=True, ntrain=7, ntest=5, seed=0):
+    """A small data set in the MNIST layout (28 x 28 images), with known contents."""
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = {
-        "train_images": rng.integers(0, 256, (ntrain, rows, cols), dtype=np.uint8),
+        "train_images": rng.integers(0, 256, (ntrain, 28, 28), dtype=np.uint8),
         "train_labels": rng.integers(0, 10, ntrain, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (ntest, rows, cols), dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (ntest, 28, 28), dtype=np.uint8),
         "test_labels": rng.integers(0, 10, ntest, dtype=np.uint8),
     }
     for key, array in data.items():
@@ -48,11 +58,20 @@ def tiny_set(folder, gz=True, ntrain=7, ntest=5, rows=4, cols=3, seed=0):
     return data
 
 
+def gz_path(folder, key):
+    return Path(folder) / (FILES[key] + ".gz")
+
+
+def flip(data, at):
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_tiny_set_loads_exactly(tmp_path, gz):
     data = tiny_set(tmp_path, gz=gz)
+    load.check(7, 5, tmp_path)
     trX, teX, trY, teY = mnist(ntrain=7, ntest=5, data_dir=tmp_path)
-    assert trX.dtype == np.float32 and trX.shape == (7, 12) and teX.shape == (5, 12)
+    assert trX.dtype == np.float32 and trX.shape == (7, 784) and teX.shape == (5, 784)
     np.testing.assert_array_equal(trX, data["train_images"].reshape(7, -1) / np.float32(255))
     assert trX.min() >= 0 and trX.max() <= 1
     assert trY.dtype == np.float32 and trY.shape == (7, 10)
@@ -73,11 +92,15 @@ def test_mixed_gz_and_raw_and_env_var(tmp_path, monkeypatch):
     assert teY.shape == (5, 10)
 
 
-def test_parse_idx_reads_other_types():
-    ints = np.arange(6, dtype=">i4").reshape(2, 3)
-    np.testing.assert_array_equal(load.parse_idx(idx_bytes(ints)), ints)
-    floats = np.linspace(0, 1, 4, dtype=">f4")
-    np.testing.assert_array_equal(load.parse_idx(idx_bytes(floats)), floats)
+def refused(folder=None, ntrain=7, ntest=5):
+    """The one line check() refuses the folder with; mnist() must refuse it the same way."""
+    with pytest.raises(MNISTError) as checked:
+        load.check(ntrain, ntest, folder)
+    with pytest.raises(MNISTError) as loaded:
+        mnist(ntrain, ntest, data_dir=folder)
+    message = str(checked.value)
+    assert "\n" not in message and str(loaded.value) == message
+    return message
 
 
 def expect_error(match, **kwargs):
@@ -92,37 +115,130 @@ def test_truncated_file_is_refused_by_name(tmp_path, cut):
     tiny_set(tmp_path, gz=False)
     path = tmp_path / FILES["train_images"]
     path.write_bytes(path.read_bytes()[:-cut] if cut > 5 else path.read_bytes()[:cut])
-    message = expect_error("truncated", ntrain=7, ntest=5, data_dir=tmp_path)
-    assert FILES["train_images"] in message
-
-
-def test_truncated_gzip_is_refused(tmp_path):
-    tiny_set(tmp_path, gz=True)
-    path = Path(str(tmp_path / FILES["test_images"]) + ".gz")
-    path.write_bytes(path.read_bytes()[:-8])
-    message = expect_error("cannot read", ntrain=7, ntest=5, data_dir=tmp_path)
-    assert FILES["test_images"] in message
+    names(refused(tmp_path), path, "truncated")
 
 
 def test_file_longer_than_its_header_says(tmp_path):
     tiny_set(tmp_path, gz=False)
     path = tmp_path / FILES["test_labels"]
     path.write_bytes(path.read_bytes() + b"\0")
-    expect_error("too long", ntrain=7, ntest=5, data_dir=tmp_path)
+    names(refused(tmp_path), path, "too long")
 
 
 def test_wrong_magic_number(tmp_path):
     tiny_set(tmp_path, gz=False)
     path = tmp_path / FILES["train_labels"]
     path.write_bytes(b"\x12\x34" + path.read_bytes()[2:])
-    message = expect_error("magic number", ntrain=7, ntest=5, data_dir=tmp_path)
-    assert FILES["train_labels"] in message
+    names(refused(tmp_path), path, "magic number")
 
 
 def test_image_and_label_counts_differ(tmp_path):
     tiny_set(tmp_path, gz=False)
     write_idx(tmp_path / FILES["train_labels"], np.zeros(6, np.uint8), gz=False)
-    expect_error("7 images but .* 6 labels", ntrain=6, ntest=5, data_dir=tmp_path)
+    names(refused(tmp_path, ntrain=6), "7 images", "6 labels",
+          tmp_path / FILES["train_images"], tmp_path / FILES["train_labels"])
+
+
+# What a damaged .gz does, and the word its refusal must say.
+GZIP_DAMAGE = {
+    "an invalid deflate block (zlib.error)": (lambda gz: gz[:10] + b"\x07" + gz[11:], "corrupted"),
+    "a wrong CRC": (lambda gz: flip(gz, len(gz) - 8), "corrupted"),
+    "a wrong length in the trailer": (lambda gz: flip(gz, len(gz) - 1), "corrupted"),
+    "cut short (EOFError)": (lambda gz: gz[:-8], "truncated"),
+    "cut inside the IDX header": (lambda gz: gz[:14], "truncated"),
+    "trailing garbage": (lambda gz: gz + b"garbage!", "corrupted"),
+    "not gzip at all": (gzip.decompress, "corrupted"),
+    "empty": (lambda gz: b"", "truncated"),
+}
+
+
+@pytest.mark.parametrize("damage", GZIP_DAMAGE)
+@pytest.mark.parametrize("key", ["test_images", "train_labels"])
+def test_a_damaged_gz_is_one_line_naming_it(tmp_path, damage, key):
+    tiny_set(tmp_path)
+    change, word = GZIP_DAMAGE[damage]
+    path = gz_path(tmp_path, key)
+    path.write_bytes(change(path.read_bytes()))
+    names(refused(tmp_path), path, word)
+
+
+@pytest.mark.parametrize("damage", ["an invalid deflate block (zlib.error)",
+                                    "cut inside the IDX header", "not gzip at all"])
+def test_image_count_refuses_a_damaged_header_in_one_line(tmp_path, damage):
+    tiny_set(tmp_path)
+    change, word = GZIP_DAMAGE[damage]
+    path = gz_path(tmp_path, "test_images")
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(MNISTError) as info:
+        load.image_count(path)
+    names(str(info.value), path, word)
+
+
+# IDX contents that lie (written whole, then gzipped or not), and what the refusal names.
+BAD_CONTENTS = {
+    "dimensions whose product overflows": (
+        "test_images", lambda: idx_header(0x08, 5, 2**32 - 1, 2**32 - 1) + bytes(64), "28 x 28"),
+    "a 255-dimensional header": (
+        "test_labels", lambda: idx_header(0x08, *[2**31] * 255), "one label per example"),
+    "images of 28 x 27": (
+        "test_images", lambda: idx_bytes(np.zeros((5, 28, 27), np.uint8)), "784"),
+    "images as flat rows": (
+        "test_images", lambda: idx_bytes(np.zeros((5, 784), np.uint8)), "784"),
+    "images as floats": (
+        "test_images", lambda: idx_bytes(np.zeros((5, 28, 28), ">f4")), "unsigned bytes"),
+    "a label of 10": (
+        "test_labels", lambda: idx_bytes(np.array([1, 2, 10, 3, 4], np.uint8)), "10"),
+    "a label of 255 (-1 as a signed byte)": (
+        "train_labels", lambda: idx_bytes(np.array([0, 1, 2, 3, 4, 5, 255], np.uint8)), "255"),
+    "signed labels, one negative": (
+        "test_labels", lambda: idx_bytes(np.array([1, 2, -1, 3, 4], np.int8)), "unsigned bytes"),
+    "int32 labels that would wrap": (
+        "test_labels", lambda: idx_bytes(np.array([1, 2, 256, 3, 4], ">i4")), "unsigned bytes"),
+    "labels as a table": (
+        "test_labels", lambda: idx_bytes(np.zeros((5, 1), np.uint8)), "one label per example"),
+}
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("case", BAD_CONTENTS)
+def test_contents_that_lie_are_one_line_naming_the_file(tmp_path, case, gz):
+    tiny_set(tmp_path, gz=gz)
+    key, contents, word = BAD_CONTENTS[case]
+    path = gz_path(tmp_path, key) if gz else tmp_path / FILES[key]
+    path.write_bytes(gzip.compress(contents()) if gz else contents())
+    names(refused(tmp_path), path, word)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("promised", [9, 2**32 - 1])  # 4 billion images: 3 TB in five
+def test_headers_promising_more_than_the_files_hold(tmp_path, promised, gz):
+    tiny_set(tmp_path, gz=gz)
+    images, labels = (tmp_path / FILES[key] for key in ("test_images", "test_labels"))
+    images.write_bytes(idx_header(0x08, promised, 28, 28) + bytes(5 * 784))
+    labels.write_bytes(idx_header(0x08, promised) + bytes(5))
+    if gz:
+        for path in images, labels:
+            Path(str(path) + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+            path.unlink()
+    names(refused(tmp_path), images, "truncated", promised)
+
+
+def test_a_small_gz_that_inflates_far_is_stopped_early(tmp_path):
+    """Five images, then 64 MB of zeros in 64 KB of gzip: refused after a chunk or
+    two, never inflated whole."""
+    tiny_set(tmp_path)
+    path = gz_path(tmp_path, "test_images")
+    megabyte_of_zeros = gzip.compress(bytes(1 << 20))  # a gzip member; they concatenate
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28, 28), np.uint8)))
+                     + megabyte_of_zeros * 64)
+    tracemalloc.start()
+    try:
+        message = refused(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    names(message, path, "too long")
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MB held to refuse 64 MB of zeros"
 
 
 @pytest.mark.parametrize("ntrain, ntest, match", [
@@ -132,6 +248,8 @@ def test_image_and_label_counts_differ(tmp_path):
 ])
 def test_bad_sizes(tmp_path, ntrain, ntest, match):
     tiny_set(tmp_path)
+    with pytest.raises(MNISTError, match=match):
+        load.check(ntrain, ntest, tmp_path)
     expect_error(match, ntrain=ntrain, ntest=ntest, data_dir=tmp_path)
 
 
@@ -139,6 +257,86 @@ def test_missing_file_in_data_dir(tmp_path):
     tiny_set(tmp_path)
     os.remove(str(tmp_path / FILES["test_images"]) + ".gz")
     expect_error(f"missing {FILES['test_images']}", data_dir=tmp_path)
+
+
+def long_ago(folder):
+    """Files last written a day ago: no longer changing, so a check may be trusted."""
+    for path in Path(folder).iterdir():
+        os.utime(path, (time.time() - 86400,) * 2)
+
+
+def test_mnist_trusts_a_check_only_while_the_file_is_unchanged(tmp_path):
+    tiny_set(tmp_path)
+    long_ago(tmp_path)
+    load.check(7, 5, tmp_path)
+    path = gz_path(tmp_path, "test_labels")
+    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 10, 3, 4], np.uint8))))
+    names(refused(tmp_path), path, "10")
+
+
+def test_a_file_written_just_now_is_read_again(tmp_path, monkeypatch):
+    """Within a file system's timestamp tick a rewrite of the same size would look
+    unchanged, so a file as young as that is never trusted."""
+    tiny_set(tmp_path)
+    load.check(7, 5, tmp_path)
+    wholes = spy_on_reads(monkeypatch)
+    mnist(7, 5, data_dir=tmp_path)
+    assert wholes.count(True) == 4
+
+
+def spy_on_reads(monkeypatch):
+    """For each file load reads, whether it reads it whole (decompressing all of it)."""
+    wholes = []
+    read_body = load.read_body
+
+    def spy(*args, whole, **kwargs):
+        wholes.append(whole)
+        return read_body(*args, whole=whole, **kwargs)
+    monkeypatch.setattr(load, "read_body", spy)
+    return wholes
+
+
+@pytest.fixture
+def trusted_copy(tmp_path, monkeypatch):
+    """A folder load trusts as data/mnist/ (checked by sha256), holding the committed
+    files, and a fresh process's memory of what it checked."""
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    for name in FILES.values():
+        (folder / (name + ".gz")).write_bytes((REAL / (name + ".gz")).read_bytes())
+    long_ago(folder)
+    monkeypatch.setattr(load, "REPO_DIR", folder)
+    monkeypatch.setattr(load, "known_sound_files", {})
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    return folder
+
+
+def test_the_committed_data_is_checked_by_its_gz_sha256_and_inflated_once(
+        trusted_copy, monkeypatch):
+    wholes = spy_on_reads(monkeypatch)
+    load.check()
+    assert wholes == []  # the sha256 of the .gz files alone: nothing inflated
+    trX, teX, trY, teY = mnist()
+    assert wholes == [False] * 4 and trX.shape == (60000, 784)  # read once, by mnist()
+
+
+def test_the_committed_data_in_another_gzip_container_is_checked_whole(
+        trusted_copy, monkeypatch):
+    """A mirror's .gz holds the same IDX bytes in other gzip bytes (the cache's case)."""
+    path = gz_path(trusted_copy, "test_images")
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
+    long_ago(trusted_copy)
+    wholes = spy_on_reads(monkeypatch)
+    load.check()
+    assert wholes == [True]  # its decompressed sha256 is MNIST's
+    mnist(ntrain=10, ntest=10)
+    assert wholes == [True, False, False, False, False]  # and trusted from then on
+
+
+def test_the_sha256_of_the_committed_gz_files_are_the_sums_file(monkeypatch):
+    sums = dict(line.split()[::-1] for line in (REAL / "SHA256SUMS.gz.txt").read_text()
+                .splitlines())
+    assert load.SHA256_GZ == sums
 
 
 @pytest.fixture
@@ -160,12 +358,12 @@ def test_checksum_mismatch_in_the_trusted_folder(tmp_path, monkeypatch):
     tiny_set(tmp_path / "repo")  # right names, wrong contents: not the MNIST files
     monkeypatch.setattr(load, "REPO_DIR", tmp_path / "repo")
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    expect_error("sha256 mismatch", ntrain=1, ntest=1)
+    names(refused(ntrain=1, ntest=1), "sha256 mismatch", tmp_path / "repo")
 
 
 class MirrorHandler(http.server.BaseHTTPRequestHandler):
     """Serves the real MNIST .gz files, or damaged ones, as the test asks."""
-    damage = None  # None, "corrupt" or "interrupt"
+    damage = None  # None, "corrupt", "deflate" or "interrupt"
     requests = []
 
     def do_GET(self):
@@ -177,6 +375,8 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         body = path.read_bytes()
         if self.damage == "corrupt":  # a valid gzip of other bytes (level 1: quick)
             body = gzip.compress(gzip.decompress(body)[:-1] + b"\x01", compresslevel=1)
+        if self.damage == "deflate":  # an invalid deflate block: zlib.error
+            body = body[:10] + b"\x07" + body[11:]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -213,13 +413,13 @@ def test_download_fills_the_cache_then_loads(no_data_anywhere, mirror):
     assert len(mirror.requests) == 4
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "interrupt"])
+@pytest.mark.parametrize("damage", ["corrupt", "deflate", "interrupt"])
 def test_damaged_download_leaves_nothing(no_data_anywhere, mirror, damage):
     mirror.damage = damage
     message = expect_error("could not download", ntrain=1, ntest=1)
-    import re
-    assert re.search("sha256 mismatch" if damage == "corrupt" else "IncompleteRead|interrupted",
-                     message), message
+    expected = {"corrupt": "sha256 mismatch", "deflate": "corrupted",
+                "interrupt": "IncompleteRead|interrupted"}
+    assert re.search(expected[damage], message), message
     assert list(no_data_anywhere.iterdir()) == []  # no half file, no temporary
     mirror.damage = None
     mnist(ntrain=1, ntest=1)  # and a good mirror afterwards works
@@ -245,7 +445,116 @@ def test_real_mnist_subset_is_the_head():
 
 
 def test_embedded_gz_files_match_their_sums():
-    import hashlib
     for line in (REAL / "SHA256SUMS.gz.txt").read_text().splitlines():
         digest, name = line.split()
         assert hashlib.sha256((REAL / name).read_bytes()).hexdigest() == digest
+
+
+# Through the script a learner runs: refused by its command-line check, before any work.
+def run_on(folder, env=None):
+    return run("2_logistic_regression.py", "--data-dir", folder, "--epochs", 1,
+               "--ntrain", 100, "--ntest", 100, check=False, env=env)
+
+
+def label_of_twelve(folder):
+    path = gz_path(folder, "test_labels")
+    path.write_bytes(gzip.compress(idx_bytes(np.full(100, 12, np.uint8))))
+    return path
+
+
+def invalid_deflate_block(folder):
+    path = gz_path(folder, "train_images")
+    path.write_bytes(GZIP_DAMAGE["an invalid deflate block (zlib.error)"][0](path.read_bytes()))
+    return path
+
+
+def inflates_far(folder):
+    path = gz_path(folder, "test_images")
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((100, 28, 28), np.uint8)))
+                     + gzip.compress(bytes(1 << 20)) * 256)
+    return path
+
+
+@pytest.mark.parametrize("damage", [invalid_deflate_block, label_of_twelve, inflates_far])
+def test_the_script_refuses_damaged_data_in_one_line(tmp_path, damage):
+    tiny_set(tmp_path, ntrain=100, ntest=100)
+    path = damage(tmp_path)
+    result = run_on(tmp_path)
+    names(one_line(result), "2_logistic_regression.py", path)
+    assert "Traceback" not in result.stderr
+
+
+def test_the_script_refuses_a_flipped_copy_of_mnist_in_mnist_dir(tmp_path):
+    for name in FILES.values():
+        (tmp_path / (name + ".gz")).symlink_to(REAL / (name + ".gz"))
+    path = gz_path(tmp_path, "test_images")
+    path.unlink()
+    path.write_bytes(flip((REAL / path.name).read_bytes(), 500_000))
+    result = run("2_logistic_regression.py", "--epochs", 1, "--ntrain", 100, "--ntest", 100,
+                 check=False, env={**os.environ, "MNIST_DIR": str(tmp_path)})
+    names(one_line(result), "2_logistic_regression.py", path)
+    assert "Traceback" not in result.stderr
+
+
+# The byte-flip sweep: every 1000th byte of a committed test-set .gz, one at a time.
+def problem(message, path):
+    """What a refusal of `path` says is wrong: the words between the path and the details."""
+    assert message.startswith(f"{path}: "), message
+    return message[len(f"{path}: "):].split(":")[0]
+
+
+def outcome(folder, ntrain):
+    """'loaded', or what check() refused the folder for (and mnist() must agree)."""
+    try:
+        load.check(ntrain, 10000, folder)
+    except MNISTError as e:
+        with pytest.raises(MNISTError, match="^" + re.escape(str(e)) + "$"):
+            mnist(ntrain, 10000, data_dir=folder)
+        return str(e)
+    mnist(ntrain, 10000, data_dir=folder)
+    return "loaded"
+
+
+def sweep(folder, name, ntrain, every=1000, data_dir=True):
+    """Counts of what check() and mnist() said with each `every`-th byte of the .gz
+    `name` in `folder` flipped (data_dir=False: the folder load trusts, by sha256).
+    Anything but an MNISTError escapes."""
+    path = Path(folder) / name
+    good = (REAL / name).read_bytes()
+    said = Counter()
+    for at in range(0, len(good), every):
+        path.unlink(missing_ok=True)
+        path.write_bytes(flip(good, at))
+        result = outcome(folder if data_dir else None, ntrain)
+        said[result if result == "loaded" else problem(result, path)] += 1
+    path.write_bytes(good)
+    return said
+
+
+def sweep_folder(folder):
+    """The committed test files, and a tiny training set (a sweep flips the test files)."""
+    tiny_set(folder, ntrain=7)
+    for name in (FILES["test_images"], FILES["test_labels"]):
+        (folder / (name + ".gz")).write_bytes((REAL / (name + ".gz")).read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("name, every", [
+    (FILES["test_labels"] + ".gz", 1000),
+    (FILES["test_images"] + ".gz", 100_000),
+    pytest.param(FILES["test_images"] + ".gz", 1000, marks=pytest.mark.slow),
+])
+def test_byte_flips_in_a_data_dir_are_refused_in_one_line_or_harmless(tmp_path, name, every):
+    said = sweep(sweep_folder(tmp_path), name, ntrain=7, every=every)
+    assert sum(said.values()) == len(range(0, (REAL / name).stat().st_size, every))
+    assert said["loaded"] == 0  # gzip's CRC catches what no checksum of ours does here
+
+
+@pytest.mark.parametrize("name, every", [
+    (FILES["test_labels"] + ".gz", 1000),
+    (FILES["test_images"] + ".gz", 100_000),
+    pytest.param(FILES["test_images"] + ".gz", 10_000, marks=pytest.mark.slow),
+])
+def test_byte_flips_in_the_committed_data_are_refused_in_one_line(trusted_copy, name, every):
+    said = sweep(trusted_copy, name, ntrain=1, every=every, data_dir=False)
+    assert said["loaded"] == 0
