@@ -80,8 +80,6 @@ MIRRORS = [
 IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "16-bit integers",
              0x0C: "32-bit integers", 0x0D: "32-bit floats", 0x0E: "64-bit floats"}
 
-# Exact pixel / 255 for every byte value: a table lookup beats a division.
-PIXEL_SCALE = np.arange(256, dtype=np.float32) / np.float32(255)
 ONE_HOT = np.eye(10, dtype=np.float32)  # row k: label k
 
 # Bytes decompressed at a time: whatever a file inflates to, memory holds one chunk
@@ -380,40 +378,47 @@ def mnist(ntrain=60000, ntest=10000, onehot=True, data_dir=None):
     folder, verify = locate(data_dir)
     trX, trY = load_split(folder, "train", ntrain, verify)
     teX, teY = load_split(folder, "test", ntest, verify)
-    trX, teX = PIXEL_SCALE[trX.reshape(ntrain, 784)], PIXEL_SCALE[teX.reshape(ntest, 784)]
+    trX = trX.reshape(ntrain, 784) / np.float32(255)  # float32 throughout, as the scripts are
+    teX = teX.reshape(ntest, 784) / np.float32(255)
     if onehot:
         return trX, teX, ONE_HOT[trY], ONE_HOT[teY]
     return trX, teX, trY.astype(np.int64), teY.astype(np.int64)
 
 
 def read_grey(image_file, name):
-    """The picture's grey levels in [0, 1], turned upright by its EXIF orientation (as
-    a phone stores a photo), transparency as white paper. Its size is checked from its
-    header, before any pixel is decoded."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """The picture's grey levels in [0, 1] (grey_levels), or one MNISTError naming it."""
+    from PIL import Image, UnidentifiedImageError
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours is lower
-            image = Image.open(image_file)
-        with image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise MNISTError(f"{name}: too large: {width} x {height} = {width * height} "
-                                 f"pixels, read_digit takes at most {MAX_PIXELS}; scale it down")
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                image = image.convert("RGBA")
-                paper = Image.new("RGBA", image.size, "white")
-                image = Image.alpha_composite(paper, image)
-            return np.asarray(image.convert("L"), dtype=np.float32) / 255
+            warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF: read as stored
+            with Image.open(image_file) as image:
+                return grey_levels(image, name)
     except FileNotFoundError:
         raise MNISTError(f"{name}: no such file") from None
     except Image.DecompressionBombError as e:  # far beyond MAX_PIXELS: Pillow refused first
         raise MNISTError(f"{name}: too large ({e}); read_digit takes at most "
                          f"{MAX_PIXELS} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:  # Pillow's own
         raise MNISTError(f"{name}: not a PNG or JPEG image ({e})") from None
+
+
+def grey_levels(image, name):
+    """An opened picture's grey levels, turned upright by its EXIF orientation (as a
+    phone stores a photo), transparency as white paper. Its size is checked from its
+    header, before any pixel is decoded."""
+    from PIL import Image, ImageOps
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise MNISTError(f"{name}: too large: {width} x {height} = {width * height} pixels, "
+                         f"read_digit takes at most {MAX_PIXELS}; scale it down")
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(paper, image)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
 def read_digit(image_file):

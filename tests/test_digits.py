@@ -218,3 +218,23 @@ def test_phone_photos_of_the_committed_digits_are_read_right(tmp_path, net, suff
                 got.append(int(np.argmax(net(read_digit(photo)))))
                 expected.append(digit)
     assert got == expected
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_byte_flips_in_a_photo_are_read_or_one_line(tmp_path, suffix):
+    """Pillow's own errors (SyntaxError for a broken PNG chunk) and its warnings about
+    corrupt EXIF data do not escape: a damaged picture is read as it is, or refused."""
+    with Image.open(ROOT / "data" / "digits" / "4.png") as image:
+        good = as_photo(image, 6, tmp_path / f"good{suffix}").read_bytes()
+    said = set()
+    for at in range(0, len(good), 7):
+        damaged = bytearray(good)
+        damaged[at] ^= 0xFF
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                said.add(read_digit(io.BytesIO(bytes(damaged))).shape)
+            except MNISTError as e:
+                assert "\n" not in str(e)
+                said.add("refused")
+    assert said <= {(784,), "refused"}
