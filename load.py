@@ -86,6 +86,9 @@ ONE_HOT = np.eye(10, dtype=np.float32)  # row k: label k
 # beyond the examples kept.
 CHUNK = 1 << 20
 
+# Deflate inflates a byte to at most 1032 (a long run of zeros): the most a .gz can hold.
+MOST_INFLATION = 1032
+
 # The most pixels read_digit decodes: a 50-megapixel phone photo, and no
 # decompression bomb (a small PNG that says it is gigapixels).
 MAX_PIXELS = 50_000_000
@@ -151,6 +154,14 @@ def check_labels(labels, first, path):
     if outside.size:
         at = outside[0]
         raise MNISTError(f"{path}: labels outside 0-9: {labels[at]} for example {first + at}")
+
+
+def check_room(path, shape, room):
+    """Refuse at once a header promising more bytes than the file can hold: nothing
+    is read, or set aside, for examples that cannot be there."""
+    if math.prod(shape) > room:
+        raise MNISTError(f"{path}: truncated: its header ({describe(shape)}) promises "
+                         f"{math.prod(shape)} bytes, more than a file of its size can hold")
 
 
 def read_body(stream, path, kind, shape, keep, whole, digest=None):
@@ -220,6 +231,7 @@ def read_examples(path, kind, n, sha256=None):
         digest = hashlib.sha256() if sha256 and whole else None
         with open_idx(path) as stream:
             shape, header = read_header(stream, path, kind)
+            check_room(path, shape, seen[0] * (MOST_INFLATION if path.suffix == ".gz" else 1))
             if digest:
                 digest.update(header)
             examples = read_body(stream, path, kind, shape, n, whole=whole, digest=digest)

@@ -220,7 +220,8 @@ def test_headers_promising_more_than_the_files_hold(tmp_path, promised, gz):
         for path in images, labels:
             Path(str(path) + ".gz").write_bytes(gzip.compress(path.read_bytes()))
             path.unlink()
-    names(refused(tmp_path), images, "truncated", promised)
+    # asking for every image promised: refused before anything is set aside for them
+    names(refused(tmp_path, ntest=promised), images, "truncated", promised)
 
 
 def test_a_small_gz_that_inflates_far_is_stopped_early(tmp_path):
