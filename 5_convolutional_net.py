@@ -15,12 +15,12 @@ from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
 from load import SAMPLE_DIGIT, mnist, read_digit
-from toolkit import backends, trained, training
+from toolkit import ROOT, backends, draw, trained, training
 from toolkit.ops import conv2d, max_pool_2d
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C",
-                           digit=SAMPLE_DIGIT)
+                           digit=SAMPLE_DIGIT, draw_params=ROOT / "results" / "cnn.npz")
 np.random.seed(args.seed)
 mode = backends.prepare(args)  # the backend for this machine, set up before the data
 with warnings.catch_warnings(action="ignore", category=FutureWarning):
@@ -155,8 +155,15 @@ if args.save:  # the weights, and the net's answer for each test digit (figures.
 # It is read the way MNIST was made: grey levels, the digit scaled into a 20 x 20 box
 # and centred by its centre of mass in 28 x 28. From a terminal, with the trained
 # net and no training: `python 5_convolutional_net.py --params results/cnn.npz
-# --digit my_digit.png`.
+# --digit my_digit.png`. With `--draw` (in a notebook: `draw=True` in parse_args) it
+# then serves a page to draw digits on, answered by this graph stroke by stroke,
+# with its first layers' feature maps and the image it saw; Ctrl-C (or the kernel's
+# interrupt) stops it.
 
 # %%
 image = read_digit(args.digit)  # a 7 from data/digits/, unless --digit names your own
 training.show_answer(image, probabilities(image.reshape(1, 1, 28, 28))[0])
+if args.draw:  # a page to draw digits on, answered by this net's own graph
+    layers = pytensor.function(inputs=[X], outputs=[l1, l2, py_x], allow_input_downcast=True,
+                               mode=mode)
+    draw.serve(layers)

@@ -1,0 +1,316 @@
+"""The draw-a-digit page, as the README starts it (`5_convolutional_net.py --params
+results/cnn.npz --draw`): a real browser draws strokes on the page's canvas with
+the mouse and reads the trained net's answer, its bars, its feature maps and the
+28 x 28 image it saw; bad requests are refused and the server serves on; Ctrl-C
+ends it in one line.
+
+The browser is Debian's chromium driven by Playwright for Python; where either is
+missing the browser tests skip, unless CI_REQUIRE_BROWSER=1 (.ci/run) makes that a
+failure. DRAW_SCREENSHOT=PATH saves the page after a drawn 7 (the README's picture)."""
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import ROOT, default_sigint, names, wait_for_line
+from load import read_digit
+from toolkit import draw
+
+SCRIPT = "5_convolutional_net.py"
+README_COMMAND = f"python {SCRIPT} --params results/cnn.npz --draw"
+COMMAND = [sys.executable, str(ROOT / SCRIPT), *README_COMMAND.split()[2:]]
+ADDRESS = r"draw a digit at (http://127\.0\.0\.1:\d+/)"
+GUARD_MS = 300_000  # Playwright's waits end in a failure after this, not in a hang
+CHROMIUM = Path("/usr/bin/chromium")
+# headless, and nothing that reaches for a network: this machine has none
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+def start_serving(stderr):
+    """The README's command, with SIGINT as a terminal gives it; the process and
+    the address it printed."""
+    proc = subprocess.Popen(COMMAND, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, preexec_fn=default_sigint)
+    line = wait_for_line(proc, ADDRESS)
+    return proc, line.split(" at ")[1].split()[0]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The script serving its page for this module's tests: its address and its
+    stderr so far (a file, so a full pipe never stalls the server)."""
+    stderr_path = tmp_path_factory.mktemp("draw") / "stderr"
+    with open(stderr_path, "w") as stderr:
+        proc, address = start_serving(stderr)
+    yield address, stderr_path
+    proc.kill()
+    proc.wait()
+
+
+# --- in a browser ---------------------------------------------------------------------
+
+def browser_or_skip():
+    """Playwright's sync API; a one-line skip where it or the browser is missing,
+    a failure instead where CI_REQUIRE_BROWSER=1."""
+    missing = None
+    if not CHROMIUM.exists():
+        missing = f"no {CHROMIUM} (apt-get install chromium)"
+    else:
+        try:
+            from playwright import sync_api
+        except ImportError:
+            missing = "no Playwright for Python (pip install playwright)"
+    if missing and os.environ.get("CI_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{missing}, and CI_REQUIRE_BROWSER=1 requires the browser test")
+    if missing:
+        pytest.skip(missing)
+    return sync_api
+
+
+def test_a_missing_browser_skips_here_and_fails_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.delenv("CI_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium"):
+        browser_or_skip()
+    monkeypatch.setenv("CI_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI_REQUIRE_BROWSER=1"):
+        browser_or_skip()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = browser_or_skip()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """The page, freshly opened at the address the script printed; a projector's size."""
+    address, _ = server
+    page = browser.new_page(viewport={"width": 1440, "height": 860})
+    page.set_default_timeout(GUARD_MS)
+    page.goto(address)
+    yield page
+    page.close()
+
+
+def draw_strokes(page, *strokes):
+    """Each stroke a list of points (x, y) from 0 to 1 across the canvas, drawn with
+    the mouse, button down from the first point to the last; then wait until the
+    page shows the answer to the drawing with every stroke (each stroke is sent)."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x, y = zip(*stroke)
+        points = list(zip(box["x"] + np.array(x) * box["width"],
+                          box["y"] + np.array(y) * box["height"]))
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=4)
+        page.mouse.up()
+    page.wait_for_function(f"document.getElementById('answer').dataset.answered === "
+                           f"'{len(strokes)}'")
+
+
+def line(start, end, n=12):
+    return list(zip(np.linspace(start[0], end[0], n), np.linspace(start[1], end[1], n)))
+
+
+ONE = [line((0.5, 0.15), (0.5, 0.85))]  # a vertical stroke
+ZERO = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.33 * np.cos(t))
+         for t in np.linspace(0, 2 * np.pi, 40)]]  # a closed loop
+SEVEN = [line((0.28, 0.2), (0.72, 0.2)), line((0.72, 0.2), (0.42, 0.85))]  # two strokes
+
+
+def bars(page):
+    """The bars as the page shows them: digit, probability and drawn width in pixels."""
+    return page.eval_on_selector_all(".bar", """bars => bars.map(bar => [
+        Number(bar.dataset.digit), Number(bar.dataset.value),
+        bar.querySelector('.fill').getBoundingClientRect().width])""")
+
+
+# a canvas's pixels as the page painted them, the red of each (grey levels: all of it)
+RED = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data" \
+      ".filter((_, i) => i % 4 === 0))"
+
+
+def pixels(page, selector):
+    """The red levels of the canvas at selector."""
+    return np.array(page.eval_on_selector(selector, RED))
+
+
+def feature_maps(page):
+    """Each layer's maps as the page painted them: red levels, one list a map."""
+    return page.eval_on_selector_all(
+        "#layers .maps", f"grids => grids.map(g => Array.from(g.querySelectorAll('canvas'))"
+                         f".map({RED}))")
+
+
+@pytest.mark.parametrize("strokes, digit", [(ONE, 1), (ZERO, 0)], ids=["one", "zero"])
+def test_a_drawn_digit_is_read_right(page, strokes, digit):
+    draw_strokes(page, *strokes)
+    assert page.locator("#answer").inner_text() == f"predicted: {digit}"
+    shown = bars(page)
+    assert [d for d, _, _ in shown] == list(range(10))
+    probabilities, widths = [p for _, p, _ in shown], [w for _, _, w in shown]
+    assert np.argmax(probabilities) == digit and np.argmax(widths) == digit
+    assert abs(sum(probabilities) - 1) < 1e-3
+
+
+def test_the_page_shows_the_image_the_net_saw_and_the_feature_maps(page):
+    draw_strokes(page, *ZERO)
+    drawn = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    as_mnist = read_digit(io.BytesIO(base64.b64decode(drawn.split(",")[1])))
+    seen = pixels(page, "#seen")
+    assert seen.shape == (784,) and seen.max() > 200  # the digit, light on black
+    assert np.abs(seen - np.round(as_mnist * 255)).max() <= 1  # read_digit's own image
+    titles = page.locator("#layers h3").all_inner_texts()
+    assert len(titles) == 2 and all("maps" in title for title in titles)
+    for maps in feature_maps(page):  # the first layer's, the second's
+        assert len(maps) > 1 and max(max(m) for m in maps) > 100  # some map lights up
+
+
+def test_a_seven_in_two_strokes_and_the_screenshot(page):
+    draw_strokes(page, *SEVEN)
+    assert page.locator("#answer").inner_text() == "predicted: 7"
+    if os.environ.get("DRAW_SCREENSHOT"):
+        page.screenshot(path=os.environ["DRAW_SCREENSHOT"], full_page=True)
+
+
+def test_clear_empties_the_canvas_and_the_answer(page):
+    draw_strokes(page, *ONE)
+    page.click("#clear")
+    assert page.locator("#answer").inner_text() == "draw a digit"
+    pad = pixels(page, "#pad")
+    assert pad.min() == 255  # white paper again
+
+
+# --- bad requests, no browser needed ----------------------------------------------------
+
+def send(address, request):
+    """A raw HTTP request, sent whole; the reply's status and body."""
+    host, port = address.split("//")[1].strip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)
+        reply = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def claiming(width, height):
+    """A PNG of a few bytes whose header says width x height: a decompression bomb."""
+    data = bytearray(png(Image.new("L", (1, 1))))
+    data[16:24] = struct.pack(">II", width, height)  # in IHDR, the first chunk
+    data[29:33] = struct.pack(">I", zlib.crc32(data[12:29]))  # its checksum to match
+    return bytes(data)
+
+
+def post(body, length=None):
+    length = len(body) if length is None else length
+    return b"POST /answer HTTP/1.1\r\nHost: x\r\nContent-Length: %b\r\n\r\n%b" % (
+        str(length).encode(), body)
+
+
+BAD = {
+    "not an image": (post(b"this is not a picture"), 400, "not a PNG or JPEG"),
+    "one colour": (post(png(Image.new("L", (40, 30), 230))), 400, "all one colour"),
+    "decompression bomb": (post(claiming(30000, 30000)), 400, "too large"),
+    # only the header: a server that waited for the body would get an ended one (400)
+    "oversized": (post(b"", length=draw.MAX_BODY + 1), 413, str(draw.MAX_BODY)),
+    "body cut short": (post(b"0123456789", length=1000), 400, "10 of 1000"),
+    "length not a number": (post(b"", length="many"), 400, "Content-Length"),
+    "no length": (b"POST /answer HTTP/1.1\r\nHost: x\r\n\r\n", 411, "Content-Length"),
+    "malformed": (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "request"),
+    "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: x\r\n\r\n", 404, "/secrets"),
+    "posted elsewhere": (b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                         404, "/answer"),
+    "wrong method": (b"PUT /answer HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                     405, "PUT"),
+}
+
+
+def good_answer(address, image):
+    request = urllib.request.Request(address + "answer", data=image.read_bytes(),
+                                     headers={"Content-Type": "image/png"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        return json.load(reply)
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_request_gets_an_error_and_the_server_serves_on(server, case):
+    address, stderr = server
+    request, expected_status, named = BAD[case]
+    status, reason = send(address, request)
+    assert status == expected_status
+    assert len(reason.strip().splitlines()) == 1, reason
+    names(reason, named)
+    assert good_answer(address, ROOT / "data" / "digits" / "3.png")["predicted"] == 3
+    assert "Traceback" not in stderr.read_text()
+
+
+def test_a_good_request_answers_with_everything_the_page_shows(server):
+    address, _ = server
+    with urllib.request.urlopen(address, timeout=60) as page:
+        assert b'<canvas id="pad"' in page.read()
+    reply = good_answer(address, ROOT / "data" / "digits" / "7.png")
+    assert reply["predicted"] == 7 and np.argmax(reply["probabilities"]) == 7
+    assert np.array(reply["seen"]).shape == (28, 28)
+    assert [np.array(layer).ndim for layer in reply["layers"]] == [3, 3]  # maps x rows x columns
+
+
+def test_a_taken_port_falls_back_to_a_free_one():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with draw.open_server(layers=None, port=port) as server:
+            assert server.server_address[0] == "127.0.0.1"
+            assert server.server_port not in (port, 0)
+
+
+def test_the_readme_gives_the_command_and_the_picture():
+    readme = (ROOT / "README.md").read_text()
+    assert README_COMMAND in readme
+    assert "(results/figures/draw_a_digit.png)" in readme
+    assert (ROOT / "results" / "figures" / "draw_a_digit.png").exists()
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_it_in_one_line(tmp_path):
+    with open(tmp_path / "stderr", "w") as stderr:
+        proc, address = start_serving(stderr)
+        with urllib.request.urlopen(address, timeout=60):
+            pass  # serving
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    lines = (tmp_path / "stderr").read_text().strip().splitlines()
+    assert proc.returncode == 130
+    assert len(lines) == 1, lines
+    names(lines[0], SCRIPT, "Ctrl-C", address)
+    with pytest.raises(OSError):  # closed: nothing answers there any more
+        urllib.request.urlopen(address, timeout=60)
