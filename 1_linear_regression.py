@@ -47,3 +47,21 @@ for i in range(100):
         train(x_i, y_i)
 
 print(f"learned slope w = {w.get_value():.4f}")
+
+# %% [markdown]
+# ## What PyTensor made of it
+# The derivative `T.grad` worked out, as it wrote it: the chain rule, step by step
+# (`fill(x, v)` is v in the shape of x; the mean divides by its one element). Compiled,
+# PyTensor's rewrites simplify it into one fused loop, a `Composite` of its inputs
+# `i0, i1, i2` = `X, Y, w`: 2 (X w - Y) X. And `train` as it runs: one fused loop
+# computes the cost and the new w, the derivative's 2 and the learning rate 0.01 folded
+# into one constant, 0.02.
+
+# %%
+X.name, Y.name, w.name = "X", "Y", "w"  # a variable prints by its name
+print("T.grad's derivative of the cost, as written:")
+print(pytensor.printing.pp(gradient))
+print("the derivative, compiled:")
+print(pytensor.printing.pp(pytensor.function([X, Y], gradient).maker.fgraph.outputs[0]))
+print("train, as compiled:")
+pytensor.dprint(train)

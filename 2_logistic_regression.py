@@ -78,3 +78,21 @@ for i in range(report.epochs_done, args.epochs):
 
 if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
     trained.save(args.save, params, report.recipe(), probabilities(teX))
+
+# %% [markdown]
+# ## What PyTensor made of the cross-entropy
+# The cost's categorical cross-entropy, `-sum(Y * log(py_x))` for each example, as
+# written: the log of a softmax. PyTensor rewrites `log(softmax(x))` into one
+# `LogSoftmax`, computed as `(x - max(x)) - log(sum(exp(x - max(x))))`; `--mode C`
+# opens it into those steps, so that they compile to C (toolkit/c_rewrites.py). Why:
+# in float32 a class's softmax underflows to 0 once its logit is about 104 below the
+# largest, and log(0) is -inf (an infinite cost, NaN gradients); the log-softmax is a
+# difference of finite numbers, and never takes the log of that 0.
+
+# %%
+crossentropy = -T.sum(Y * T.log(py_x), axis=1)  # the cost's, one number per example
+X.name, Y.name, w.name = "X", "Y", "w"  # a variable prints by its name
+print("the cross-entropy, as written:")
+pytensor.dprint(crossentropy)
+print(f"the cross-entropy, as compiled for --mode {report.mode}:")
+pytensor.dprint(pytensor.function([X, Y], crossentropy, mode=mode))

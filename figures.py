@@ -15,18 +15,22 @@ In a notebook, each draw_* function returns its figure, which Jupyter shows:
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import runpy
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytensor
 from pytensor import tensor as T
+from pytensor.graph.basic import Constant
+from pytensor.scalar import Composite
 
 from toolkit import ROOT
 from toolkit.files import read_jsonl, write_atomic
@@ -282,6 +286,216 @@ def draw_moons_comparison(variants, title, steps):
     return fig
 
 
+# --- what PyTensor made of a graph ------------------------------------------------
+
+def slide(script, *needed):
+    """The globals of a slide script (0 or 1: no command line, no file written), run
+    whole as `python script` runs it, its printing kept off the screen."""
+    floatX = pytensor.config.floatX  # the script sets its own
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            namespace = runpy.run_path(str(ROOT / script))
+    finally:
+        pytensor.config.floatX = floatX
+    missing = [n for n in needed if n not in namespace]
+    if missing:
+        raise NameError(f"{script} no longer defines {', '.join(missing)}, "
+                        f"which figures.py draws")
+    return namespace
+
+
+@dataclass
+class Box:
+    """One thing in a graph's picture: an operation, an input, a constant, an output,
+    or a bend, where a longer arrow passes a row."""
+    label: str
+    kind: str  # "op", "input", "constant", "output" or "bend" (not drawn)
+    layer: int = 0  # rows from the top: a box sits below every box it reads
+    x: float = 0.0
+
+
+@dataclass
+class GraphLayout:
+    boxes: list = field(default_factory=list)
+    edges: list = field(default_factory=list)  # (reads, read by): indices into boxes
+    fused: list = field(default_factory=list)  # the boxes of each Composite: one loop
+
+    def add(self, label, kind, reads=()):
+        self.boxes.append(Box(label, kind))
+        self.edges += [(r, len(self.boxes) - 1) for r in reads]
+        return len(self.boxes) - 1
+
+    def labels(self, kind):
+        return [box.label for box in self.boxes if box.kind == kind]
+
+
+def graph_layout(outputs):
+    """Where to draw the graph that computes `outputs` ({label: variable}), walked
+    from the variables' owners: a box per Apply node (a Composite opened into the
+    scalar graph it fuses into one loop), per input or constant, and per output."""
+    layout, drawn = GraphLayout(), {}  # drawn: variable -> the box it comes out of
+
+    def box_of(variable):
+        if variable not in drawn:
+            if variable.owner is not None:
+                draw_node(variable.owner)
+            elif isinstance(variable, Constant):
+                drawn[variable] = layout.add(str(variable), "constant")
+            else:
+                drawn[variable] = layout.add(variable.name or str(variable.type), "input")
+        return drawn[variable]
+
+    def draw_node(node):
+        reads = [box_of(v) for v in node.inputs]
+        fused = getattr(node.op, "scalar_op", None)
+        if isinstance(fused, Composite):
+            first = len(layout.boxes)
+            drawn.update(zip(fused.fgraph.inputs, reads))
+            for inner in fused.fgraph.toposort():
+                draw_node(inner)
+            drawn.update(zip(node.outputs, [drawn[o] for o in fused.fgraph.outputs]))
+            layout.fused.append(list(range(first, len(layout.boxes))))
+        else:
+            box = layout.add(str(node.op).split("{")[0], "op", reads)
+            drawn.update({out: box for out in node.outputs})
+
+    for label, variable in outputs.items():
+        layout.add(label, "output", [box_of(variable)])
+    place(layout)
+    return layout
+
+
+def place(layout, sweeps=8):
+    """Rows: the inputs on top, each operation below what it reads, a constant just
+    above its first reader, the outputs at the bottom; an arrow longer than a row
+    bends at each row it passes. Then an order within each row that keeps arrows
+    short and uncrossed: each box moved to the mean place of its neighbours."""
+    boxes = layout.boxes
+    for i, box in enumerate(boxes):  # every box was added after the boxes it reads
+        box.layer = 1 + max((boxes[a].layer for a, b in layout.edges if b == i), default=-1)
+    last = max(box.layer for box in boxes if box.kind != "output") + 1
+    for i, box in enumerate(boxes):
+        if box.kind == "constant":
+            box.layer = min(boxes[b].layer for a, b in layout.edges if a == i) - 1
+        box.layer = {"input": 0, "output": last}.get(box.kind, box.layer)
+    for a, b in list(layout.edges):
+        if boxes[b].layer - boxes[a].layer > 1:
+            layout.edges.remove((a, b))
+            for layer in range(boxes[a].layer + 1, boxes[b].layer):
+                boxes.append(Box("", "bend", layer))
+                layout.edges.append((a, len(boxes) - 1))
+                a = len(boxes) - 1
+            layout.edges.append((a, b))
+    reads = {i: [a for a, b in layout.edges if b == i] for i in range(len(boxes))}
+    read_by = {i: [b for a, b in layout.edges if a == i] for i in range(len(boxes))}
+    rows = [[i for i, box in enumerate(boxes) if box.layer == layer] for layer in range(last + 1)]
+    for sweep in range(sweeps):  # the order in each row, then the places in that order
+        neighbours = reads if sweep % 2 == 0 else read_by
+        for row in rows if sweep % 2 == 0 else rows[::-1]:
+            wanted = {i: np.mean([boxes[n].x for n in neighbours[i]] or [boxes[i].x])
+                      for i in row}
+            row.sort(key=wanted.get)
+            spread([boxes[i] for i in row], [wanted[i] for i in row])
+    middle = (min(box.x for box in boxes) + max(box.x for box in boxes)) / 2
+    for box in boxes:
+        box.x -= middle
+
+
+def width(box):
+    """How wide a box is drawn, in the units of x (a bend: the room an arrow needs)."""
+    return 0.3 if box.kind == "bend" else 0.7 + 0.09 * len(box.label)
+
+
+def spread(row, wanted):
+    """Places for a row's boxes, in their order, as near as they can be to `wanted`
+    without overlapping: the mean of the places pushed right and pushed left."""
+    gaps = [(width(a) + width(b)) / 2 + 0.15 for a, b in itertools.pairwise(row)]
+    right, left = list(wanted), list(wanted)
+    for k, gap in enumerate(gaps):
+        right[k + 1] = max(right[k + 1], right[k] + gap)
+    for k, gap in reversed(list(enumerate(gaps))):
+        left[k] = min(left[k], left[k + 1] - gap)
+    for box, r, l in zip(row, right, left):
+        box.x = (r + l) / 2
+
+
+BOX_STYLES = {"op": ("#cfe2f3", "#3d85c6"), "input": ("#fff2cc", "#bf9000"),
+              "constant": ("#eeeeee", "#999999"), "output": ("#d9ead3", "#6aa84f")}
+
+
+def panel_width(layout):
+    """The width of the panel a graph is drawn in, in the units of x: its widest row,
+    or the room for a title."""
+    return max(2 * max(abs(box.x) + width(box) / 2 for box in layout.boxes) + 0.4, 4.5)
+
+
+def draw_graph(ax, layout, title, rows):
+    """A graph's boxes in `rows` rows from the inputs down, an arrow from each box to
+    the boxes that read it, and a dashed frame around each fused loop."""
+    for group in layout.fused:
+        xs = [layout.boxes[i].x for i in group]
+        ys = [-layout.boxes[i].layer for i in group]
+        ax.add_patch(plt.Rectangle((min(xs) - 0.6, min(ys) - 0.4), max(xs) - min(xs) + 1.2,
+                                   max(ys) - min(ys) + 0.95, fill=False, linestyle="--",
+                                   edgecolor="#e69138", linewidth=2, zorder=0))
+    for a, b in layout.edges:
+        start, end = layout.boxes[a], layout.boxes[b]
+        arrow = "-" if end.kind == "bend" else "-|>"
+        ax.annotate("", xy=(end.x, -end.layer + (0 if end.kind == "bend" else 0.22)),
+                    xytext=(start.x, -start.layer - (0 if start.kind == "bend" else 0.22)),
+                    arrowprops={"arrowstyle": arrow, "color": "#666666", "shrinkA": 0,
+                                "shrinkB": 0}, zorder=1)
+    for box in layout.boxes:
+        if box.kind != "bend":
+            face, edge = BOX_STYLES[box.kind]
+            ax.text(box.x, -box.layer, box.label, ha="center", va="center", fontsize=14,
+                    bbox={"boxstyle": "round,pad=0.35", "fc": face, "ec": edge}, zorder=3)
+    half = panel_width(layout) / 2
+    ax.set(xlim=(-half, half), ylim=(-rows + 0.4, 0.8))
+    ax.set_title(title, fontsize=15)
+    ax.axis("off")
+
+
+def draw_graphs(title, written, compiled):
+    """A graph as written ({label: variable}, the outputs and then the updates) beside
+    the graph of the function compiled from it, whose outputs come in that order."""
+    layouts = [graph_layout(written),
+               graph_layout(dict(zip(written, compiled.maker.fgraph.outputs)))]
+    rows = max(box.layer for layout in layouts for box in layout.boxes) + 1
+    widths = [panel_width(layout) for layout in layouts]
+    fig, axes = plt.subplots(1, 2, figsize=(1.3 * sum(widths) + 1, 0.75 * rows + 1.6),
+                             gridspec_kw={"width_ratios": widths})
+    draw_graph(axes[0], layouts[0], "as written", rows)
+    fused = "\ndashed: one fused loop (a Composite)" if layouts[1].fused else ""
+    draw_graph(axes[1], layouts[1], "as compiled, after PyTensor's rewrites" + fused, rows)
+    fig.suptitle(title, fontsize=16)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def multiply_graphs():
+    """0_multiply.py's y = a * b, and its compiled `multiply`."""
+    script = slide("0_multiply.py", "y", "multiply")
+    return {"y": script["y"]}, script["multiply"]
+
+
+def linear_regression_graphs():
+    """1_linear_regression.py's training step as written (the cost, and the new w from
+    T.grad's derivative), and its compiled `train`."""
+    script = slide("1_linear_regression.py", "cost", "updates", "train")
+    [(_, new_w)] = script["updates"]  # the slide's one update, [[w, w - gradient * 0.01]]
+    return {"cost": script["cost"], "new w": new_w}, script["train"]
+
+
+def draw_look_inside(out):
+    """What PyTensor made of the first two slides' graphs, as pictures."""
+    save(draw_graphs("0_multiply.py: y = a * b", *multiply_graphs()),
+         out / "0_multiply_graph.png", dpi=100)
+    save(draw_graphs("1_linear_regression.py: the cost, T.grad and the update of w",
+                     *linear_regression_graphs()),
+         out / "1_linear_regression_graph.png", dpi=100)
+
+
 def save(fig, path, dpi=80):
     """Write a figure as PNG, whole or not at all, and free it."""
     buffer = io.BytesIO()
@@ -309,6 +523,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     try:
         draw_all(args, out)
+        draw_look_inside(out)
     except (trained.TrainedError, NameError) as e:
         stop(e, "figures.py")
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))

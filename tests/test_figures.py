@@ -7,6 +7,7 @@ import pytest
 from helpers import run
 
 EXPECTED = [
+    "0_multiply_graph.png", "1_linear_regression_graph.png",
     "1_linear_regression_fit.png", "2_logistic_regression_weights.png",
     "3_net_hidden_weights.png", "4_modern_net_hidden_weights.png",
     "5_convolutional_net_filters.png", "5_convolutional_net_feature_maps.png",
