@@ -168,18 +168,40 @@ class Verdict:
     ok: bool
     reason: str = ""          # what is missing, for a one-line message
     remedy: str = ""          # what to install or do about it
-    blas_flags: str = ""      # PyTensor's blas__ldflags that linked
+    blas_flags: tuple = ()    # the BLAS flags that linked, one argument each
+
+
+VERDICT_FIELDS = {"ok": bool, "reason": str, "remedy": str, "blas_flags": list}
 
 
 @functools.cache
 def c_verdict():
     """Whether --mode C can run here (a Verdict), checked once per machine: the
     compiler, the BLAS, then the project's kernels compiled and run (OpenMP is
-    toolchain.openmp_flags(), asked apart: without it C still runs, on one core)."""
+    toolchain.openmp_flags(), asked apart: without it C still runs, on one core).
+    A check that gave no answer (toolchain.Unsure) says so, for this run only."""
     from toolkit import toolchain
     if not toolchain.compiler():
         return Verdict(False, toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
-    return Verdict(**toolchain.cached("c", lambda: asdict(check_c())))
+    try:
+        answer = toolchain.cached("c", lambda: as_answer(check_c()), valid=is_verdict)
+    except toolchain.Unsure as e:
+        return Verdict(False, f"the C toolchain could not be checked this time ({e})",
+                       toolchain.UNSURE_REMEDY)
+    return Verdict(**{**answer, "blas_flags": tuple(answer["blas_flags"])})
+
+
+def as_answer(verdict):
+    """A Verdict as the file of answers keeps it (JSON: the flags as a list)."""
+    return {**asdict(verdict), "blas_flags": list(verdict.blas_flags)}
+
+
+def is_verdict(answer):
+    """Whether a kept answer has a Verdict's fields, of their types (a damaged one
+    does not)."""
+    return (isinstance(answer, dict) and answer.keys() == VERDICT_FIELDS.keys()
+            and all(isinstance(answer[k], kind) for k, kind in VERDICT_FIELDS.items())
+            and all(isinstance(flag, str) for flag in answer["blas_flags"]))
 
 
 def check_c():
@@ -198,7 +220,7 @@ def check_c():
                               f"{toolchain.compiler()} ({e})",
                        "--mode JAX and NUMBA need no compiler; please report it, with the "
                        "compiler's version")
-    return Verdict(True, blas_flags=blas_flags)
+    return Verdict(True, blas_flags=tuple(blas_flags))
 
 
 class KernelError(RuntimeError):
@@ -207,7 +229,8 @@ class KernelError(RuntimeError):
 
 def check_kernels(blas_flags):
     """Compile the conv, pool, rectifier and matrix-product kernels through --mode C
-    and compare them with their numpy versions; KernelError says what went wrong."""
+    and compare them with their numpy versions; KernelError says what went wrong,
+    toolchain.Unsure that the compile gave no answer (out of memory or disk)."""
     import numpy as np
     import pytensor
     from pytensor import tensor as T
@@ -225,7 +248,10 @@ def check_kernels(blas_flags):
             got = pytensor.function([X, W, A], outputs, mode=c_mode(blas_flags))(*values)
             expected = pytensor.function([X, W, A], outputs, mode="FAST_COMPILE")(*values)
     except Exception as e:  # a failed compile raises one of several kinds
-        raise KernelError(toolchain.first_line(e)) from None
+        why = toolchain.first_line(e)
+        if isinstance(e, (OSError, MemoryError)) or toolchain.killed(e):
+            raise toolchain.Unsure(f"compiling the kernels gave no answer ({why})") from None
+        raise KernelError(why) from None
     if not all(np.allclose(g, e, rtol=1e-4, atol=1e-4) for g, e in zip(got, expected)):
         raise KernelError("they built but computed wrong numbers")
 
@@ -250,8 +276,8 @@ def compile_mode(name, device="cpu"):
 
 
 def c_mode(blas_flags):
-    """PyTensor's C backend linked to the BLAS of blas_flags, with the rewrites of
-    c_rewrites.py (registered once per process)."""
+    """PyTensor's C backend linked to the BLAS of blas_flags (a list), with the
+    rewrites of c_rewrites.py (registered once per process)."""
     from pytensor.compile import optdb
     from pytensor.compile.mode import Mode
     from pytensor.graph.rewriting.basic import dfs_rewriter

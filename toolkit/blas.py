@@ -6,10 +6,15 @@ OpenBLAS uses 64-bit integers and renamed symbols, so it cannot serve; the
 `scipy-openblas32` wheel (in requirements.txt) ships a 32-bit-integer OpenBLAS
 whose symbols carry a `scipy_` prefix. The -D flags below rename PyTensor's
 BLAS calls to those symbols, so `pip install -r requirements.txt` is enough.
+
+The flags are a list, one argument each, so a venv under "/home/Jane Doe/" stays
+one folder. PyTensor takes them as one string, blas__ldflags, which it splits with
+shlex.split: they are joined with shlex.join, its inverse, and nowhere else.
 """
 import ctypes
 import functools
 import os
+import shlex
 
 import numpy as np
 
@@ -40,12 +45,12 @@ def wheel():
 
 
 def openblas_flags(rpath=True):
-    """Flags linking C code to scipy-openblas32, as the wheel reports its folder and
-    library name, in one string (PyTensor's blas__ldflags); '' without the wheel."""
+    """The flags (a list) linking C code to scipy-openblas32, as the wheel reports
+    its folder and library name; [] without the wheel."""
     openblas = wheel()
     if openblas is None:
-        return ""
-    return " ".join(link_flags(openblas.get_lib_dir(), openblas.get_library(), rpath))
+        return []
+    return link_flags(openblas.get_lib_dir(), openblas.get_library(), rpath)
 
 
 def user_configured_blas():
@@ -53,13 +58,20 @@ def user_configured_blas():
     return "blas__ldflags" in flags or "blas.ldflags" in flags
 
 
+def users_flags():
+    """The user's blas__ldflags as a list, split as PyTensor splits them (ValueError
+    for unbalanced quotes)."""
+    import pytensor
+    return shlex.split(pytensor.config.blas__ldflags)
+
+
 def link_pytensor(flags=None):
-    """Point PyTensor's C backend at scipy-openblas32 (or the given flags), unless
-    the user chose a BLAS."""
+    """Point PyTensor's C backend at scipy-openblas32 (or the given list of flags),
+    unless the user chose a BLAS."""
     import pytensor
     flags = openblas_flags() if flags is None else flags
     if flags and not user_configured_blas():
-        pytensor.config.blas__ldflags = flags
+        pytensor.config.blas__ldflags = shlex.join(flags)
 
 
 def one_thread():

@@ -11,6 +11,10 @@ backends.c_verdict() puts them together and compiles the kernels themselves. A
 failed compile is slow, so answers are kept once per machine in PyTensor's
 compile folder (~/.pytensor), keyed by everything they depend on: the compiler
 and its version, the flags, the Python and PyTensor versions and the kernels' C.
+Only a definite answer is kept: a compile that succeeded, or failed with the
+compiler's error. One that gave none (a timeout, the compiler killed for lack of
+memory or not started) raises Unsure and is asked again next run. Flags are lists
+from end to end, so a folder with a space in its name stays one argument.
 Nothing here runs on import.
 """
 import contextlib
@@ -24,6 +28,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl  # POSIX: the lock around the file of answers
+except ImportError:  # Windows
+    fcntl = None
+
 from toolkit import blas
 from toolkit.files import write_json
 
@@ -34,6 +43,12 @@ COMPILER_REMEDY = ("install g++ (Linux), the Xcode Command Line Tools (macOS) or
 BLAS_REMEDY = "pip install scipy-openblas32 (it is in requirements.txt) for --mode C"
 BLAS_LINK_REMEDY = ("pip install --force-reinstall scipy-openblas32, or set PYTENSOR_FLAGS="
                     "blas__ldflags to a BLAS that links, for --mode C")
+UNSURE_REMEDY = "run again to check once more (nothing of this check was kept)"
+
+# What gcc and clang print when the program under them was killed (by the
+# out-of-memory killer, say): the compiler gave no verdict on the code.
+KILLED_WORDS = ("signal terminated program", "due to signal", "command: Killed")
+STOPPED = (-9, -15)  # the return codes of a program killed or told to stop (POSIX)
 
 BLAS_TEST = r"""
 extern "C" void sgemm_(const char *, const char *, const int *, const int *, const int *,
@@ -72,24 +87,45 @@ def first_line(text):
     return (telling or lines or ["no message"])[0][:200]
 
 
+class Unsure(RuntimeError):
+    """A check that gave no answer this time; nothing of it is kept."""
+
+
+def killed(output):
+    """Whether a compiler's output says the compiler itself was killed."""
+    return any(words in str(output) for words in KILLED_WORDS)
+
+
+def run_to_the_end(command, **kwargs):
+    """subprocess.run(command), which must end by itself: Unsure where it timed out,
+    was killed or could not start."""
+    name = Path(command[0]).name
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    except subprocess.TimeoutExpired as e:
+        raise Unsure(f"{name} did not finish in {e.timeout} s") from None
+    except OSError as e:
+        raise Unsure(f"{name} could not start ({e.strerror or e})") from None
+    if done.returncode in STOPPED or killed(done.stderr):
+        raise Unsure(f"{name} was killed (exit {done.returncode}: {first_line(done.stderr)})")
+    return done
+
+
 def try_program(source, flags=(), library_path=None):
-    """Compile source (C++) with this machine's compiler and flags, and run it.
-    (True, '') or (False, the first line of what went wrong)."""
+    """Compile source (C++) with this machine's compiler and a list of flags, and run
+    it: (True, '') or (False, the first line of what went wrong). Unsure where the
+    compiler or the program gave no answer."""
     with tempfile.TemporaryDirectory() as tmp:
         src, exe = Path(tmp) / "check.cpp", Path(tmp) / "check"
         src.write_text(source)
-        try:
-            built = subprocess.run([compiler(), str(src), "-o", str(exe), *flags],
-                                   capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return False, first_line(e)
+        built = run_to_the_end([compiler(), str(src), "-o", str(exe), *flags], timeout=120)
         if built.returncode != 0:
             return False, first_line(built.stderr or built.stdout)
         env = dict(os.environ)
         if library_path:  # where the linker took no -rpath
             for name in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "PATH"):
                 env[name] = os.pathsep.join(filter(None, [library_path, env.get(name)]))
-        ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
+        ran = run_to_the_end([str(exe)], env=env, timeout=60)
         if ran.returncode != 0:
             return False, f"a test program built but failed to run ({first_line(ran.stderr)})"
         return True, ""
@@ -114,11 +150,11 @@ def libomp_prefixes():
 
 
 def blas_candidates(system):
-    """PyTensor blas__ldflags to try, in order: the user's own, else scipy-openblas32
-    with -Wl,-rpath where the platform's linker may take it, then without."""
-    import pytensor
+    """The BLAS flags (lists) to try, in order: the user's own blas__ldflags, else
+    scipy-openblas32 with -Wl,-rpath where the platform's linker may take it, then
+    without."""
     if blas.user_configured_blas():
-        return [pytensor.config.blas__ldflags]
+        return [blas.users_flags()]
     if blas.wheel() is None:
         return []
     if system == "Windows":
@@ -149,30 +185,71 @@ def cache_path():
     return Path(pytensor.config.compiledir) / "toolkit_toolchain.json"
 
 
-def cached(kind, compute):
-    """compute(), kept in cache_path() under a key of everything it depends on."""
+def cache_key(kind):
+    """A hash of everything an answer of this kind depends on."""
     import pytensor
     users_blas = pytensor.config.blas__ldflags if blas.user_configured_blas() else None
-    key = hashlib.sha256(json.dumps([
+    return hashlib.sha256(json.dumps([
         kind, sys.version, platform.platform(), pytensor.__version__, compiler(),
         compiler_version(compiler()), pytensor.config.gcc__cxxflags, users_blas,
         blas.openblas_flags(), sources_digest()]).encode()).hexdigest()
-    path = cache_path()
+
+
+def cached(kind, compute, valid=lambda answer: True):
+    """compute(), kept in cache_path() under cache_key(kind). A kept answer is used
+    where valid(answer) says it has the right shape; a damaged one is asked again
+    and rewritten. Where compute() raises Unsure, nothing is kept."""
+    key = cache_key(kind)
+    answers = read_answers(cache_path())
+    if key in answers and valid(answers[key]):
+        return answers[key]
+    answer = compute()
+    keep(key, answer)
+    return answer
+
+
+def read_answers(path):
+    """The answers kept at path, by key: {} where there is no file, or it is damaged
+    (not JSON, or JSON that is not an object)."""
     try:
         answers = json.loads(path.read_text())
     except (OSError, ValueError):
-        answers = {}
-    if key not in answers:
-        answers[key] = compute()
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        return {}
+    return answers if isinstance(answers, dict) else {}
+
+
+def keep(key, answer):
+    """Add one answer to the file, read again and rewritten under a lock, so that
+    runs checking at the same time keep each other's answers. Where the file cannot
+    be written (a read-only home), the check is simply asked again next run."""
+    path = cache_path()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(path.with_name(path.name + ".lock")):
+            answers = read_answers(path)
+            answers[key] = answer
             write_json(path, answers)
-    return answers[key]
+
+
+@contextlib.contextmanager
+def locked(lock_path):
+    """Hold lock_path's exclusive lock; closing the file lets it go. Windows has no
+    flock: there two runs keeping answers at the same moment may lose one, which is
+    only asked again next run."""
+    with open(lock_path, "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def is_flag_list(answer):
+    return isinstance(answer, list) and all(isinstance(flag, str) for flag in answer)
 
 
 @functools.cache
 def openmp_flags():
-    """The flags that compile and run an OpenMP program here; () if none does."""
+    """The flags that compile and run an OpenMP program here; () if none does (or,
+    for this run only, if the compiler gave no answer)."""
     if not compiler():
         return ()
 
@@ -181,20 +258,26 @@ def openmp_flags():
             if try_program(OPENMP_TEST, flags)[0]:
                 return list(flags)
         return []
-    return tuple(cached("openmp", find))
+    try:
+        return tuple(cached("openmp", find, valid=is_flag_list))
+    except Unsure:
+        return ()
 
 
 def link_blas():
     """The first of blas_candidates() that links and computes a product here:
     (flags, '', '') or (None, why not, what to do)."""
-    candidates = blas_candidates(platform.system())
+    try:
+        candidates = blas_candidates(platform.system())
+    except ValueError as e:  # the user's blas__ldflags, unbalanced quotes say
+        return None, f"PyTensor's blas__ldflags cannot be read ({e})", BLAS_LINK_REMEDY
     if not candidates:
         return None, "no BLAS for PyTensor's C code (scipy-openblas32 is not installed)", \
             BLAS_REMEDY
     library_path = blas.wheel().get_lib_dir() if blas.wheel() is not None else None
     why = ""
     for flags in candidates:
-        ok, why = try_program(BLAS_TEST, flags.split(), library_path=library_path)
+        ok, why = try_program(BLAS_TEST, flags, library_path=library_path)
         if ok:
             return flags, "", ""
     return None, f"the BLAS does not link ({why})", BLAS_LINK_REMEDY
