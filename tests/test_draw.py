@@ -195,11 +195,14 @@ def test_a_seven_in_two_strokes_and_the_screenshot(page):
 
 
 def test_clear_empties_the_canvas_and_the_answer(page):
+    inked = "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data" \
+            ".filter(v => v < 255).length"  # counted in the page: the canvas is large
     draw_strokes(page, *ONE)
+    assert page.eval_on_selector("#pad", inked) > 0
     page.click("#clear")
     assert page.locator("#answer").inner_text() == "draw a digit"
-    pad = pixels(page, "#pad")
-    assert pad.min() == 255  # white paper again
+    assert page.eval_on_selector("#pad", inked) == 0  # white paper again
+    assert max(p for _, p, _ in bars(page)) == 0
 
 
 # --- bad requests, no browser needed ----------------------------------------------------
@@ -292,6 +295,26 @@ def test_a_taken_port_falls_back_to_a_free_one():
             assert server.server_port not in (port, 0)
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stdout, display, opens", [
+    (Terminal(), ":0", True),
+    (io.StringIO(), ":0", False),  # a pipe, a test, a log file: nobody is looking
+    (Terminal(), None, sys.platform in ("darwin", "win32")),  # an ssh session, say
+])
+def test_the_browser_is_opened_only_for_someone_watching(monkeypatch, stdout, display, opens):
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display:
+        monkeypatch.setenv("DISPLAY", display)
+    else:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    assert draw.someone_watching() == opens
+
+
 def test_the_readme_gives_the_command_and_the_picture():
     readme = (ROOT / "README.md").read_text()
     assert README_COMMAND in readme
@@ -301,6 +324,7 @@ def test_the_readme_gives_the_command_and_the_picture():
 
 # --- Ctrl-C -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a second run of the script, its own to stop
 def test_ctrl_c_stops_it_in_one_line(tmp_path):
     with open(tmp_path / "stderr", "w") as stderr:
         proc, address = start_serving(stderr)
@@ -314,3 +338,16 @@ def test_ctrl_c_stops_it_in_one_line(tmp_path):
     names(lines[0], SCRIPT, "Ctrl-C", address)
     with pytest.raises(OSError):  # closed: nothing answers there any more
         urllib.request.urlopen(address, timeout=60)
+
+
+def test_where_no_handler_is_installed_an_interrupt_ends_it_in_one_line():
+    """As in a notebook, where training installs no Ctrl-C handler: the kernel's
+    interrupt is a KeyboardInterrupt, and serve() ends with one line of its own."""
+    code = "from toolkit import draw; draw.serve(layers=None, port=0)"  # no request is made
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    address = wait_for_line(proc, ADDRESS).split(" at ")[1].split()[0]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == ""
+    assert out.strip().splitlines() == [f"stopped serving {address}"]

@@ -144,9 +144,9 @@ def open_server(layers, port=PORT):
 def someone_watching():
     """A terminal with a display: where opening a browser shows the page to a person
     (not a test, a pipe, or a server without a screen)."""
-    display = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") \
-        or os.environ.get("WAYLAND_DISPLAY")
-    return sys.stdout.isatty() and bool(display)
+    has_display = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return sys.stdout.isatty() and has_display
 
 
 def serve(layers, port=PORT):
@@ -156,10 +156,10 @@ def serve(layers, port=PORT):
     with open_server(layers, port) as server:
         address = f"http://127.0.0.1:{server.server_port}/"
         training.ctrl_c_says(f"serving {address} (the page is closed now)")
-        print(f"draw a digit at {address} (Ctrl-C stops)", flush=True)
-        if someone_watching():
-            webbrowser.open(address)
-        try:
+        try:  # from the printed address on, an interrupt is this one line
+            print(f"draw a digit at {address} (Ctrl-C stops)", flush=True)
+            if someone_watching():
+                webbrowser.open(address)
             server.serve_forever()
         except KeyboardInterrupt:  # a notebook's interrupt; a terminal's is training's one line
             print(f"stopped serving {address}", flush=True)
