@@ -214,6 +214,7 @@ def send(address, request):
         connection.sendall(request)
         connection.shutdown(socket.SHUT_WR)
         reply = b"".join(iter(lambda: connection.recv(65536), b""))
+    assert reply, "no reply: the server dropped the connection"
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
 
@@ -235,7 +236,7 @@ def claiming(width, height):
 def post(body, length=None):
     length = len(body) if length is None else length
     return b"POST /answer HTTP/1.1\r\nHost: x\r\nContent-Length: %b\r\n\r\n%b" % (
-        str(length).encode(), body)
+        str(length).encode("latin-1"), body)
 
 
 BAD = {
@@ -246,6 +247,7 @@ BAD = {
     "oversized": (post(b"", length=draw.MAX_BODY + 1), 413, str(draw.MAX_BODY)),
     "body cut short": (post(b"0123456789", length=1000), 400, "10 of 1000"),
     "length not a number": (post(b"", length="many"), 400, "Content-Length"),
+    "length a superscript": (post(b"", length="\u00b2"), 400, "Content-Length"),
     "no length": (b"POST /answer HTTP/1.1\r\nHost: x\r\n\r\n", 411, "Content-Length"),
     "malformed": (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "request"),
     "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: x\r\n\r\n", 404, "/secrets"),

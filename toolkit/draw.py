@@ -60,7 +60,8 @@ def answer(layers, body):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """GET / is the page and POST /answer answers a drawing; anything else is refused
-    with a 4xx status and a one-line reason, and the server goes on serving."""
+    with a 4xx status (501 for a method it does not know) and a one-line reason,
+    and the server goes on serving."""
     timeout = BODY_SECONDS  # on the socket: a stalled client cannot hold its thread
 
     def do_GET(self):
@@ -74,7 +75,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return self.refuse(411, "a drawing needs a Content-Length header")
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):  # "12", not "-5", "1e3" or "²"
             return self.refuse(400, f"Content-Length {length!r} is not a number of bytes")
         if int(length) > MAX_BODY:  # before reading a byte of it
             return self.refuse(413, f"{length} bytes is more than a drawing needs "
