@@ -14,6 +14,8 @@
     c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all
     notebook    what differs inside a Jupyter kernel: errors, the learning curve
+    draw        the draw-a-digit page (draw.html), served on 127.0.0.1 and answered
+                by a script's own compiled graph
 
 Importing any of them changes nothing in the process; backends.prepare() is
 what links the BLAS, registers the rewrites and the JAX versions.
