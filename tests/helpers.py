@@ -96,14 +96,19 @@ def wait_for_file(path, proc, timeout=120):
         time.sleep(0.01)  # polling for the file, not a guess at how long anything takes
 
 
-def header_only_mnist(folder):
-    """A data folder whose files' headers promise all of MNIST but hold no images:
-    it passes the check on the command line, and loading it fails (truncated)."""
+def blank_mnist(folder):
+    """A data folder in MNIST's layout, all of its images black and its labels 0: it
+    passes the command line's check of the data (and would train on nothing), so a
+    run refused for its backend stops before any data is loaded."""
+    import gzip
+    import math
+
     from load import FILES
     folder.mkdir(exist_ok=True)
     for key, name in FILES.items():
         n = 60000 if key.startswith("train") else 10000
         dims = (n, 28, 28) if key.endswith("images") else (n,)
-        (folder / name).write_bytes(bytes([0, 0, 0x08, len(dims)])
-                                    + b"".join(d.to_bytes(4, "big") for d in dims))
+        header = bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+        (folder / (name + ".gz")).write_bytes(
+            gzip.compress(header + bytes(math.prod(dims)), compresslevel=1))
     return folder

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, accuracies, header_only_mnist, names, run
+from helpers import ROOT, accuracies, blank_mnist, names, run
 from toolkit import blas, toolchain
 
 HIDE = """
@@ -124,19 +124,18 @@ def test_no_jax_the_modern_net_runs_on_c(tmp_path):
 
 @pytest.mark.parametrize("script", ["5_convolutional_net.py", "3_net.py"])
 def test_explicit_mode_c_without_a_compiler_is_one_line_before_the_data(tmp_path, script):
-    data = header_only_mnist(tmp_path / "data")
+    data = blank_mnist(tmp_path / "data")
     result = run(script, "--mode", "C", "--data-dir", data, env=env_with(tmp_path, "cxx="),
                  check=False, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     names(lines[0], script, "--mode C", "no C++ compiler", "g++")
-    assert "truncated" not in lines[0]  # it stopped before loading the data
     assert result.stdout == ""
 
 
 def test_explicit_mode_jax_without_jax_is_one_line(tmp_path):
-    data = header_only_mnist(tmp_path / "data")
+    data = blank_mnist(tmp_path / "data")
     result = run("2_logistic_regression.py", "--mode", "JAX", "--data-dir", data,
                  env=env_with(tmp_path, hidden=["jax"]), check=False, timeout=60)
     assert result.returncode == 2
