@@ -51,7 +51,9 @@ def test_multiply_prints_its_graph_as_written_and_compiled(mode):
 
 def test_multiply_shows_the_multiplication_in_the_c_it_compiled():
     printed = run("0_multiply.py", env=with_flags("C")).stdout
-    header = next(line for line in printed.splitlines() if line.startswith("the C++"))
+    headers = [line for line in printed.splitlines() if line.startswith("the C++")]
+    assert len(headers) == 1, printed
+    header = headers[0]
     total = int(re.search(r"(\d+) lines", header)[1])
     excerpt = between(printed, header)
     assert 0 < len(excerpt) <= 10 < total, (header, excerpt)  # the loop, not the module
