@@ -43,6 +43,7 @@ linker = multiply.maker.linker
 if isinstance(linker, CLinker):
     c_code = linker.get_src_code()
     print(f"the C++ that mode=C compiled, {len(c_code.splitlines())} lines; those that multiply:")
+    # V<n>_i is the value of the graph's variable n: these lines read a and b, and write y
     print("\n".join(line.strip() for line in c_code.splitlines() if "_i " in line))
 elif isinstance(linker, NumbaLinker):
     from pytensor.link.numba.dispatch import numba_funcify
