@@ -112,3 +112,8 @@ def blank_mnist(folder):
         (folder / (name + ".gz")).write_bytes(
             gzip.compress(header + bytes(math.prod(dims)), compresslevel=1))
     return folder
+
+
+def learned_slope(stdout):
+    """The slope that 1_linear_regression.py printed it learned."""
+    return float(re.search(r"^learned slope w = (\S+)$", stdout, re.M)[1])

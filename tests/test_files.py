@@ -101,11 +101,11 @@ def test_a_folder_is_refused(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 KiB tmpfs of the test's own, as a full disk; skipped where mounting is
+    """A 16 KiB tmpfs of the test's own, as a full disk; skipped where mounting is
     not allowed."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)],
                              capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root in a machine that allows it)")

@@ -19,7 +19,7 @@ def test_cells_open_with_a_slide_title(script):
     markdown = re.findall(r"^# %% \[markdown\]\n# (#+ .+)$", text, re.M)
     code = re.findall(r"^# %%$", text, re.M)
     assert text.startswith("# %% [markdown]\n# # "), script
-    assert len(markdown) >= 2 if script[0] != "0" else len(markdown) == 1, markdown
+    assert len(markdown) >= 2, markdown  # script 0: its slide, and what PyTensor made of it
     assert len(code) == len(markdown)  # each code cell follows its title
 
 
@@ -60,7 +60,7 @@ SHORT = dict(epochs=3, ntrain=10000, ntest=1000)
 def test_notebook_runs_in_a_kernel(script):
     outputs = execute(notebook_of(script, **(SHORT if script[0] == "2" else {})))
     if script.startswith("0"):
-        assert outputs.split() == ["2.0", "9.0"]
+        assert outputs.split()[:2] == ["2.0", "9.0"]
     if script.startswith("1"):
         assert "learned slope w = 2.0" in outputs
     if script.startswith("2"):

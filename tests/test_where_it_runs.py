@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, accuracies, blank_mnist, names, run
+from helpers import ROOT, accuracies, blank_mnist, learned_slope, names, run
 from toolkit import blas, toolchain
 
 HIDE = """
@@ -157,13 +157,13 @@ def test_first_scripts_with_mode_c_and_no_compiler_end_with_pytensors_error(tmp_
 
 def test_first_scripts_run_without_a_compiler_on_pytensors_default(tmp_path):
     result = run("0_multiply.py", env=env_with(tmp_path, "cxx="))
-    assert result.stdout.split() == ["2.0", "9.0"] and result.stderr == ""
+    assert result.stdout.split()[:2] == ["2.0", "9.0"] and result.stderr == ""
 
 
 @pytest.mark.slow
 def test_linear_regression_learns_without_a_compiler_on_pytensors_default(tmp_path):
     result = run("1_linear_regression.py", env=env_with(tmp_path, "cxx="))
-    assert abs(float(result.stdout.split()[-1]) - 2) < 0.1 and result.stderr == ""
+    assert abs(learned_slope(result.stdout) - 2) < 0.1 and result.stderr == ""
 
 
 # --- the flags, for each platform's names ----------------------------------------------
