@@ -14,6 +14,7 @@ In a notebook, each draw_* function returns its figure, which Jupyter shows:
 """
 import argparse
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -82,12 +83,7 @@ def draw_linear_regression():
 
     Script 1 is its slide: no command line, no file written. So it is run whole, as
     `python 1_linear_regression.py` would run it, and what it leaves is read."""
-    with contextlib.redirect_stdout(io.StringIO()):  # the script prints its slope
-        script = runpy.run_path(str(ROOT / "1_linear_regression.py"))
-    missing = [n for n in ("trX", "trY", "w", "train") if n not in script]
-    if missing:
-        raise NameError(f"1_linear_regression.py no longer defines {', '.join(missing)}, "
-                        f"which figures.py draws")
+    script = slide("1_linear_regression.py", "trX", "trY", "w", "train")
     trX, trY, w, train = script["trX"], script["trY"], script["w"], script["train"]
     w.set_value(np.zeros_like(w.get_value()))
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -290,18 +286,24 @@ def draw_moons_comparison(variants, title, steps):
 
 def slide(script, *needed):
     """The globals of a slide script (0 or 1: no command line, no file written), run
-    whole as `python script` runs it, its printing kept off the screen."""
-    floatX = pytensor.config.floatX  # the script sets its own
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            namespace = runpy.run_path(str(ROOT / script))
-    finally:
-        pytensor.config.floatX = floatX
+    whole as `python script` runs it, its printing kept off the screen; NameError
+    if it no longer defines a name that figures.py draws."""
+    namespace = run_slide(script)
     missing = [n for n in needed if n not in namespace]
     if missing:
         raise NameError(f"{script} no longer defines {', '.join(missing)}, "
                         f"which figures.py draws")
     return namespace
+
+
+@functools.lru_cache(maxsize=None)  # once, whatever draws from it
+def run_slide(script):
+    floatX = pytensor.config.floatX  # the script sets its own
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return runpy.run_path(str(ROOT / script))
+    finally:
+        pytensor.config.floatX = floatX
 
 
 @dataclass
