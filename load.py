@@ -475,7 +475,6 @@ def read_digit(image_file):
 
 
 if __name__ == "__main__":
-    import time
     start = time.perf_counter()
     trX, teX, trY, teY = mnist()
     print(f"loaded {len(trX)} + {len(teX)} images in {time.perf_counter() - start:.2f} s")

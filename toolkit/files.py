@@ -50,16 +50,8 @@ def write_atomic(path, data):
 
 def replace_whole(target, data, existing):
     """Write data to a new file beside target, flush it to disk, rename it over target."""
-    folder, name = os.path.split(target)
-    while True:
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
-        try:
-            # mode 0o666 less the umask, as open() gives a new file: the kernel applies
-            # the umask, so it is never read (or changed) here
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
+    folder = os.path.dirname(target)
+    tmp, fd = new_file_beside(target)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -75,6 +67,19 @@ def replace_whole(target, data, existing):
             os.remove(tmp)
         raise
     sync_folder(folder)
+
+
+def new_file_beside(target):
+    """(path, open descriptor) of a new hidden file in target's folder, with mode
+    0o666 less the umask, as open() makes a new file: the kernel applies the umask,
+    so it is never read (or changed) here."""
+    folder, name = os.path.split(target)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
 
 
 def sync_folder(folder):
@@ -126,9 +131,9 @@ def writable(path):
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         return f"folder {folder} does not exist"
-    probe = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.part")
     try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe, fd = new_file_beside(target)
+        os.close(fd)
         os.remove(probe)
     except OSError as e:
         return f"folder {folder} is not writable ({e.strerror})"

@@ -56,10 +56,9 @@ def read(path, script=None):
                            f"({type(e).__name__}: {e})") from None
     try:
         meta = json.loads(arrays.pop("meta").tobytes())
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError("its meta is not this project's")
-        if not isinstance(meta.get("weights"), dict) or not (
-                meta.get("script") is None or isinstance(meta["script"], str)):
+        if not (isinstance(meta, dict) and meta.get("format") == FORMAT
+                and isinstance(meta.get("weights"), dict)
+                and isinstance(meta.get("script"), (str, type(None)))):
             raise ValueError("its meta is not this project's")
         for name, shape in meta["weights"].items():
             if (name not in arrays or list(arrays[name].shape) != shape

@@ -254,7 +254,7 @@ class Report:
             stop(e, self.args.script)
         if self.args.log:  # the log so far, also when the run is done already
             self.write(write_jsonl, self.args.log, self.records)
-        ctrl_c_says(f"after epoch {self.epochs_done} of {self.args.epochs}", self.continue_with())
+        self.tell_ctrl_c("after epoch")
         print(f"resumed from {path} after epoch {self.epochs_done}"
               + ("" if self.epochs_done < self.args.epochs else
                  f": --epochs {self.args.epochs} are done already"), flush=True)
@@ -273,12 +273,16 @@ class Report:
                 "epochs": self.epochs_done, "params": args.params, "data": self.data,
                 "mode": self.mode, "device": self.device}
 
-    def continue_with(self):
-        """The command that continues this run from its --checkpoint, if it has one."""
+    def tell_ctrl_c(self, where):
+        """Make a Ctrl-C's line say where the run is ("in epoch", "after epoch" with the
+        epoch's number) and, once its --checkpoint holds an epoch, how to continue."""
+        number = self.epochs_done + (where == "in epoch")
+        where = f"{where} {number} of {self.args.epochs}"
         path = self.args.checkpoint
         if path and self.epochs_done and os.path.exists(path):
-            return resume_command(path)
-        return None
+            ctrl_c_says(where, resume_command(path))
+        else:
+            ctrl_c_says(where + (" (no checkpoint written yet)" if path else ""))
 
     def write(self, writer, path, *what):
         """writer(path, *what), or one line if the file cannot be written (a full disk)."""
@@ -288,10 +292,7 @@ class Report:
             stop(e, self.args.script)
 
     def start_epoch(self):
-        where = f"in epoch {self.epochs_done + 1} of {self.args.epochs}"
-        if self.args.checkpoint and not self.continue_with():
-            where += " (no checkpoint written yet)"
-        ctrl_c_says(where, self.continue_with())
+        self.tell_ctrl_c("in epoch")
         self.started = self.last_cost = time.perf_counter()
         self.total_cost, self.seen = 0.0, 0
 
@@ -328,7 +329,7 @@ class Report:
         if self.args.checkpoint:
             self.write(checkpoint.save, self.args.checkpoint, self.recipe(), self.train,
                        self.records)
-        ctrl_c_says(f"after epoch {self.epochs_done} of {self.args.epochs}", self.continue_with())
+        self.tell_ctrl_c("after epoch")
         return record
 
 
