@@ -93,6 +93,35 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_continue(tmp_path):
     assert len(accuracies(result.stdout)) == 3 - done
 
 
+def test_ctrl_c_while_the_checkpoint_is_written_still_offers_it(tmp_path):
+    # The Ctrl-C lands after the new checkpoint is written, just before it takes its
+    # name: the run stops once it has, and its line offers the checkpoint now there.
+    checkpoint = tmp_path / "run.ckpt"
+    child = f"""
+import os, runpy, signal, sys
+real = os.replace
+def held_replace(src, dst):
+    if str(dst).endswith(".ckpt"):
+        print("renaming", flush=True)
+        signal.pause()  # until the test's SIGINT
+    real(src, dst)
+os.replace = held_replace
+sys.argv = {list(map(str, [*LOGISTIC, "--epochs", 5, "--checkpoint", checkpoint]))!r}
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
+    wait_for_line(proc, r"renaming")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    names(lines[0], "Ctrl-C", "after epoch 1 of 5", "--resume", checkpoint)
+    assert checkpoint.exists()
+
+
 def test_resuming_a_finished_run_writes_its_save_and_log(tmp_path):
     checkpoint = tmp_path / "run.ckpt"
     run(*LOGISTIC, "--epochs", 1, "--checkpoint", checkpoint)

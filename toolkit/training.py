@@ -22,6 +22,7 @@ In a Jupyter kernel (or VS Code's, or PyCharm's cells) the command line is not
 read: the defaults in the parse_args call hold, and errors raise as exceptions.
 """
 import argparse
+import contextlib
 import os
 import shlex
 import signal
@@ -164,7 +165,7 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
 
 
 # What the line a Ctrl-C prints says: where the run is, and how to go on from there.
-CTRL_C = {"where": "before training started", "then": None}
+CTRL_C = {"where": "before training started", "then": None, "held": False, "pending": False}
 
 
 def ctrl_c_says(where, then=None):
@@ -182,7 +183,10 @@ def stop_on_ctrl_c(prog):
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return
 
-    def stop(signum, frame):
+    def stop(signum=None, frame=None):
+        if CTRL_C["held"]:  # a file and the line about it are being brought up to date
+            CTRL_C["pending"] = True
+            return
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: the exit is under way
         then = f"; continue with: {CTRL_C['then']}" if CTRL_C["then"] else ""
         clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress bar, if any
@@ -190,6 +194,22 @@ def stop_on_ctrl_c(prog):
               flush=True)
         raise SystemExit(130)
     signal.signal(signal.SIGINT, stop)
+    CTRL_C["stop"] = stop
+
+
+@contextlib.contextmanager
+def ctrl_c_held():
+    """A Ctrl-C inside this block stops the run when the block ends: what it writes
+    (a checkpoint) and what the Ctrl-C line says of it change together, so the line
+    never offers a checkpoint that is not there, or hides one that is."""
+    CTRL_C.update(held=True, pending=False)
+    try:
+        yield
+    finally:
+        CTRL_C["held"] = False
+    if CTRL_C["pending"]:  # not reached when the block failed: its own error is the line
+        CTRL_C["pending"] = False
+        CTRL_C["stop"]()
 
 
 def resume_command(checkpoint_path):
@@ -252,9 +272,10 @@ class Report:
                                               self.train, allow_new_lr=self.args.new_lr)
         except checkpoint.CheckpointError as e:
             stop(e, self.args.script)
-        if self.args.log:  # the log so far, also when the run is done already
-            self.write(write_jsonl, self.args.log, self.records)
-        self.tell_ctrl_c("after epoch")
+        with ctrl_c_held():
+            if self.args.log:  # the log so far, also when the run is done already
+                self.write(write_jsonl, self.args.log, self.records)
+            self.tell_ctrl_c("after epoch")
         print(f"resumed from {path} after epoch {self.epochs_done}"
               + ("" if self.epochs_done < self.args.epochs else
                  f": --epochs {self.args.epochs} are done already"), flush=True)
@@ -324,12 +345,13 @@ class Report:
               flush=True)
         if self.curve is not None:
             self.curve.update(self.records)
-        if self.args.log:
-            self.write(write_jsonl, self.args.log, self.records)
-        if self.args.checkpoint:
-            self.write(checkpoint.save, self.args.checkpoint, self.recipe(), self.train,
-                       self.records)
-        self.tell_ctrl_c("after epoch")
+        with ctrl_c_held():
+            if self.args.log:
+                self.write(write_jsonl, self.args.log, self.records)
+            if self.args.checkpoint:
+                self.write(checkpoint.save, self.args.checkpoint, self.recipe(), self.train,
+                           self.records)
+            self.tell_ctrl_c("after epoch")
         return record
 
 
