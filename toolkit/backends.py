@@ -184,7 +184,8 @@ def c_verdict():
     if not toolchain.compiler():
         return Verdict(False, toolchain.NO_COMPILER, toolchain.COMPILER_REMEDY)
     try:
-        answer = toolchain.cached("c", lambda: as_answer(check_c()), valid=is_verdict)
+        answer = toolchain.cached("c", lambda: as_answer(check_c()), valid=is_verdict,
+                                  note="checking that the C backend builds and runs here")
     except toolchain.Unsure as e:
         return Verdict(False, f"the C toolchain could not be checked this time ({e})",
                        toolchain.UNSURE_REMEDY)
@@ -282,16 +283,17 @@ def c_mode(blas_flags):
     from pytensor.compile.mode import Mode
     from pytensor.graph.rewriting.basic import dfs_rewriter
 
-    from toolkit import blas, c_rewrites
+    from toolkit import blas, c_rewrites, compiling
     blas.link_pytensor(blas_flags)
     blas.one_thread()
     for tag, rewrite in c_rewrites.REWRITES.items():
         if tag not in optdb.__db__:  # once per process, reload or not
             # after fusion (49), before the in-place rewrites (49.5 and later)
             optdb.register(tag, dfs_rewriter(rewrite), position=49.4)
-    # cvm_nogc: the C virtual machine keeps each intermediate array between calls, so
-    # a training step reuses last step's memory instead of allocating it afresh
-    return Mode(linker="cvm_nogc", optimizer="fast_run").including(*c_rewrites.REWRITES)
+    # PyTensor's cvm_nogc: the C virtual machine keeps each intermediate array between
+    # calls, so a training step reuses last step's memory instead of allocating it
+    # afresh; compiling.linker() compiles a new graph's C modules on every core first
+    return Mode(linker=compiling.linker(), optimizer="fast_run").including(*c_rewrites.REWRITES)
 
 
 def mode_with(linker, tag):

@@ -195,14 +195,18 @@ def cache_key(kind):
         blas.openblas_flags(), sources_digest()]).encode()).hexdigest()
 
 
-def cached(kind, compute, valid=lambda answer: True):
+def cached(kind, compute, valid=lambda answer: True, note=None):
     """compute(), kept in cache_path() under cache_key(kind). A kept answer is used
     where valid(answer) says it has the right shape; a damaged one is asked again
-    and rewritten. Where compute() raises Unsure, nothing is kept."""
+    and rewritten. Where compute() raises Unsure, nothing is kept. A note, if any,
+    says on stderr what is checked before a check that takes seconds."""
     key = cache_key(kind)
     answers = read_answers(cache_path())
     if key in answers and valid(answers[key]):
         return answers[key]
+    if note:
+        print(f"{note} (once: the answer is kept in {cache_path()})", file=sys.stderr,
+              flush=True)
     answer = compute()
     keep(key, answer)
     return answer
