@@ -128,7 +128,7 @@ DIRECTIONS = {"FORWARD": 0, "GRAD_WEIGHTS": 1, "GRAD_INPUTS": 2}
 class Corr2dOp(CKernel):
     """What the correlation and its two gradients share: the border mode and corr2d.c."""
     __props__ = ("border_mode",)
-    c_sources = ("gemm.c", "corr2d.c")
+    c_sources = ("gemm.c", "winograd.c", "corr2d.c")
 
     def __init__(self, border_mode="valid"):
         if border_mode not in BORDER_MODES:

@@ -1,0 +1,269 @@
+/* Winograd's F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2015) for the 3x3 correlations of corr2d.c, stride 1: each 2x2 block
+ * ("tile") of the output comes from the 4x4 block of the input under it, with 16
+ * multiplications per (tile, kernel, channel) instead of im2col's 4 * 9 = 36.
+ *
+ * The one-dimensional F(2, 3): two outputs of a 3-tap correlation,
+ *     y0 = d0 g0 + d1 g1 + d2 g2,    y1 = d1 g0 + d2 g1 + d3 g2,
+ * from four products, the Toom-Cook way: evaluate the polynomials at 0, 1, -1 and
+ * infinity, multiply there, interpolate back. Written out:
+ *     m0 = (d0 - d2) g0                   m1 = (d1 + d2) (g0 + g1 + g2) / 2
+ *     m2 = (d2 - d1) (g0 - g1 + g2) / 2   m3 = (d1 - d3) g2
+ *     y0 = m0 + m1 + m2                   y1 = m1 - m2 - m3
+ * (expand them: the cross terms cancel). As matrices, y = A^T [(G g) * (B^T d)]
+ * with * elementwise and
+ *     B^T = | 1  0 -1  0 |     G = | 1    0    0   |     A^T = | 1  1  1  0 |
+ *           | 0  1  1  0 |         | 1/2  1/2  1/2 |           | 0  1 -1 -1 |
+ *           | 0 -1  1  0 |         | 1/2 -1/2  1/2 |
+ *           | 0  1  0 -1 |         | 0    0    1   |
+ * Nesting it in both dimensions gives the 2x2 tile Y of the 4x4 input block d and
+ * the 3x3 kernel g:  Y = A^T [(G g G^T) * (B^T d B)] A.
+ *
+ * Summed over the input channels, the 16 elementwise products become 16 matrix
+ * products, one per position xi of the 4x4 transformed tile:
+ *     M[xi] (n_out x tiles) = U[xi] (n_out x n_in) . V[xi] (n_in x tiles)
+ * with U = G g G^T for each (output, input) channel pair, done once per call, and
+ * V = B^T d B for each (input channel, tile), done per chunk of the batch. That is
+ * where the time goes, in the BLAS (gemm.c's FN(gemm_rm)), as in corr2d.c.
+ *
+ * The arithmetic differs from the direct sum only by rounding (the 1/2s are exact).
+ * Tiles that run past the output's edge (13 = 6 * 2 + 1) read zeros past the input's
+ * edge and their extra outputs are dropped; padding ('full') is zeros read the same
+ * way.
+ *
+ * Compiled once per node after gemm.c and before corr2d.c, which calls it (see the
+ * top of corr2d.c for `real`, FN and the directions).
+ */
+
+/* When Winograd pays, as measured on the tutorial's 2-core machine (one core, batch
+ * 128, best of 7 runs, ms, Winograd against im2col), written down in two rules.
+ *
+ * Channels: Winograd's gemms have the input channels as their inner dimension
+ * (im2col's have 9 times as many) and the output channels as their rows; with few
+ * of either they are short products that the BLAS runs slowly, and the transforms
+ * cost as much as they save. 15x15 images to 13x13, 8 channels to 8 kernels: 1.2
+ * against 1.9 forward; 1 channel to 32 kernels (the CNN's first layer) 1.3 against
+ * 0.8, so it stays im2col. */
+#define WINOGRAD_MIN_CHANNELS 8
+
+/* Wasted products: im2col's gemm makes 9 products per (pixel of top, kernel,
+ * channel) in every direction, Winograd's 16 per tile of what it writes (top
+ * forward, the images for the input gradient); tiles past the edge waste theirs. It
+ * pays when it needs three quarters of im2col's products or fewer (the transforms
+ * cost the rest). The CNN's layers 2 and 3:
+ *   forward, 15x15 to 13x13, 32 -> 64 channels: 52 % of the products, 10 against 15
+ *   forward, 7x7 to 5x5, 64 -> 128 channels:    64 %,                  7-9 against 9-10
+ *   input gradient of the 15x15 images:          67 %,                  14 against 15
+ *   input gradient of the 7x7 images:           114 %,                  14-24 against 9:
+ *   im2col. */
+#define WINOGRAD_MAX_PRODUCTS_PERCENT 75
+
+/* Output pixels per 2x2 tile, rounded up: tiles along a dimension. */
+static int FN(tiles_along)(int size) { return (size + 1) / 2; }
+
+/* Whether corr2d.c runs this direction by Winograd: 3x3 kernels, enough channels on
+ * both sides, and few enough products. (height, width) are the images', (oh, ow)
+ * top's; the input gradient is itself a correlation (see corr2d.c), which writes
+ * the images. The weight gradient stays im2col. */
+static int FN(winograd_pays)(int direction, int channels, int n_kernels, int kh, int kw,
+                             int height, int width, int oh, int ow)
+{
+    if (kh != 3 || kw != 3 || direction == GRAD_WEIGHTS) return 0;
+    if (channels < WINOGRAD_MIN_CHANNELS || n_kernels < WINOGRAD_MIN_CHANNELS) return 0;
+    const int rows = direction == FORWARD ? oh : height, cols = direction == FORWARD ? ow : width;
+    const long winograd = 16L * FN(tiles_along)(rows) * FN(tiles_along)(cols);
+    const long im2col = 9L * oh * ow;
+    return 100 * winograd <= WINOGRAD_MAX_PRODUCTS_PERCENT * im2col;
+}
+
+/* The three one-dimensional transforms, on values `in` at stride si to `out` at
+ * stride so; applied to the columns of a tile, then to its rows, they make the
+ * two-dimensional ones. */
+static void FN(kernel_1d)(const real *g, int si, real *u, int so)   /* u = G g */
+{
+    u[0] = g[0];
+    u[so] = (g[0] + g[si] + g[2 * si]) / 2;
+    u[2 * so] = (g[0] - g[si] + g[2 * si]) / 2;
+    u[3 * so] = g[2 * si];
+}
+
+static void FN(input_1d)(const real *d, int si, real *v, int so)    /* v = B^T d */
+{
+    v[0] = d[0] - d[2 * si];
+    v[so] = d[si] + d[2 * si];
+    v[2 * so] = d[2 * si] - d[si];
+    v[3 * so] = d[si] - d[3 * si];
+}
+
+static void FN(output_1d)(const real *m, int si, real *y, int so)   /* y = A^T m */
+{
+    y[0] = m[0] + m[si] + m[2 * si];
+    y[so] = m[si] - m[2 * si] - m[3 * si];
+}
+
+/* U[xi][o][i] = (G g G^T)[xi] for every output channel o and input channel i. The
+ * kernel g is weights[o][i] (forward), or for the input gradient weights[i][o]
+ * turned by 180 degrees, the correlation that scatters the gradient back. */
+static void FN(winograd_kernels)(const real *weights, int n_out, int n_in, int flipped,
+                                 real *U)
+{
+    const npy_intp pairs = (npy_intp)n_out * n_in;
+    for (int o = 0; o < n_out; o++)
+        for (int i = 0; i < n_in; i++) {
+            real g[9], t[12], u[16];
+            const real *w = weights + (flipped ? (npy_intp)i * n_out + o : (npy_intp)o * n_in + i) * 9;
+            for (int e = 0; e < 9; e++) g[e] = flipped ? w[8 - e] : w[e];
+            for (int col = 0; col < 3; col++) FN(kernel_1d)(g + col, 3, t + col, 3);   /* G g */
+            for (int row = 0; row < 4; row++) FN(kernel_1d)(t + 3 * row, 1, u + 4 * row, 1);  /* . G^T */
+            for (int xi = 0; xi < 16; xi++) U[xi * pairs + (npy_intp)o * n_in + i] = u[xi];
+        }
+}
+
+/* V[xi][i][p] = (B^T d B)[xi] for every input channel i and tile p = (b, ti, tj) of
+ * the chunk's nb images: d is the 4x4 block at rows 2 ti - pad_r.., cols 2 tj - pad_c..
+ * Each image plane is first copied into `plane`, zeros around it, so that every
+ * block lies inside. Then the transform in two steps, each a plain loop that the
+ * compiler vectorizes:
+ * - along the rows, . B for the four columns s of every block on each row y of the
+ *   plane, into h[s][y % 2][y / 2][tj] (even rows apart from odd ones);
+ * - down the columns, B^T . on rows 2 ti .. 2 ti + 3, which are even[ti], odd[ti],
+ *   even[ti + 1], odd[ti + 1]: tw further on for every tile, one loop over them all. */
+static void FN(winograd_inputs)(const real *images, int nb, int n_in, int height, int width,
+                                int pad_r, int pad_c, int th, int tw, real *plane, real *h,
+                                real *V)
+{
+    const int ph = 2 * th + 2, pw = 2 * tw + 2, per_image = th * tw;
+    const npy_intp tiles = (npy_intp)nb * per_image, stride = (npy_intp)n_in * tiles;
+    const int parity = (th + 1) * tw, column = 2 * parity;  /* strides in h */
+    const int rows = height < ph - pad_r ? height : ph - pad_r;  /* rows that blocks read */
+    const int cols = width < pw - pad_c ? width : pw - pad_c;
+    memset(plane, 0, (size_t)ph * pw * sizeof(real));  /* the zeros stay: only the */
+    for (int b = 0; b < nb; b++)                       /* image's place is rewritten */
+        for (int i = 0; i < n_in; i++) {
+            const real *image = images + ((npy_intp)b * n_in + i) * height * width;
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols; x++)
+                    plane[(y + pad_r) * pw + x + pad_c] = image[(npy_intp)y * width + x];
+            for (int y = 0; y < ph; y++) {  /* d . B along each row */
+                const real *row = plane + y * pw;
+                real *out = h + (y % 2) * parity + (y / 2) * tw;
+                for (int tj = 0; tj < tw; tj++) FN(input_1d)(row + 2 * tj, 1, out + tj, column);
+            }
+            real *out = V + (npy_intp)i * tiles + (npy_intp)b * per_image;
+            for (int s = 0; s < 4; s++) {  /* B^T . down each column */
+                const real *even = h + s * column, *odd = even + parity;
+                real *v = out + s * stride;
+                for (int q = 0; q < per_image; q++) {
+                    const real d[4] = {even[q], odd[q], even[q + tw], odd[q + tw]};
+                    FN(input_1d)(d, 1, v + q, 4 * stride);
+                }
+            }
+        }
+}
+
+/* Y = A^T M A for every (output channel, tile) q of the chunk, in place: Y's four
+ * values (r, c) overwrite M[2 r + c][q] once all sixteen M[xi][q] are read (ivdep,
+ * as above). One loop over all n_out * tiles of them, which the compiler vectorizes. */
+static void FN(winograd_outputs_in_place)(real *M, npy_intp n)
+{
+    #pragma GCC ivdep
+    for (npy_intp q = 0; q < n; q++) {
+        real m[16], t[8];
+        for (int xi = 0; xi < 16; xi++) m[xi] = M[xi * n + q];
+        for (int col = 0; col < 4; col++) FN(output_1d)(m + col, 4, t + col, 4);
+        for (int row = 0; row < 2; row++) FN(output_1d)(t + 4 * row, 1, M + 2 * row * n + q, n);
+    }
+}
+
+/* top[b][o] from the tiles' 2x2 outputs Y[r][c][o][b][ti][tj] (in M, see above),
+ * those inside (oh, ow); the rest, past the edge, are dropped. */
+static void FN(winograd_place)(const real *Y, int nb, int n_out, int oh, int ow,
+                               int th, int tw, real *top)
+{
+    const npy_intp tiles = (npy_intp)nb * th * tw, n = n_out * tiles;
+    for (int b = 0; b < nb; b++)
+        for (int o = 0; o < n_out; o++)
+            for (int y = 0; y < oh; y++) {
+                const npy_intp q = (npy_intp)o * tiles + ((npy_intp)b * th + y / 2) * tw;
+                const real *even = Y + (y % 2) * 2 * n + q, *odd = even + n;  /* c = 0, 1 */
+                real *out = top + (((npy_intp)b * n_out + o) * oh + y) * ow;
+                for (int x = 0; x < ow / 2; x++) {
+                    out[2 * x] = even[x];
+                    out[2 * x + 1] = odd[x];
+                }
+                if (ow % 2) out[ow - 1] = even[ow / 2];
+            }
+}
+
+/* How many images share one chunk: about WINOGRAD_TARGET_TILES tiles, the columns of
+ * each of the 16 gemms, and as many chunks for every core (as corr2d.c's chunk_size). */
+#define WINOGRAD_TARGET_TILES 512
+static int FN(winograd_chunk_size)(int batch, int tiles, int threads)
+{
+    long chunks = ((long)batch * tiles + WINOGRAD_TARGET_TILES - 1) / WINOGRAD_TARGET_TILES;
+    chunks = (chunks + threads - 1) / threads * threads;
+    int nb = (int)((batch + chunks - 1) / chunks);
+    return nb < 1 ? 1 : nb;
+}
+
+/* The correlation of `input` (batch, n_in, height, width) with 3x3 kernels, zeros
+ * padded pad_r, pad_c on each side, into `output` (batch, n_out, oh, ow). The kernel
+ * of (o, i) is weights[o][i], or weights[i][o] turned by 180 degrees if `flipped`
+ * (see winograd_kernels). The chunks of the batch are shared among the cores, each
+ * with a one-thread BLAS and its own buffers. Returns 0, or -1 with a Python error. */
+static int FN(winograd)(const real *input, const real *weights, real *output, int batch,
+                        int n_in, int height, int width, int n_out, int pad_r, int pad_c,
+                        int oh, int ow, int flipped)
+{
+    const int th = FN(tiles_along)(oh), tw = FN(tiles_along)(ow);
+    const int nb_max = FN(winograd_chunk_size)(batch, th * tw, parallel_threads(batch));
+    const int n_chunks = (batch + nb_max - 1) / nb_max;
+    const int threads = parallel_threads(n_chunks);
+    real *U = (real *)malloc((size_t)16 * n_out * n_in * sizeof(real));
+    if (U == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    FN(winograd_kernels)(weights, n_out, n_in, flipped, U);
+    int failed = 0;
+    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
+    #pragma omp parallel num_threads(threads)
+    {
+        const npy_intp most_tiles = (npy_intp)nb_max * th * tw;
+        real *V = (real *)malloc((size_t)16 * n_in * most_tiles * sizeof(real));
+        real *M = (real *)malloc((size_t)16 * n_out * most_tiles * sizeof(real));
+        real *plane = (real *)malloc((size_t)(2 * th + 2) * (2 * tw + 2) * sizeof(real));
+        real *h = (real *)malloc((size_t)8 * (th + 1) * tw * sizeof(real));
+        const int ok = V != NULL && M != NULL && plane != NULL && h != NULL;
+        #pragma omp for schedule(static)
+        for (int chunk = 0; chunk < n_chunks; chunk++) {
+            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
+            const int tiles = nb * th * tw;
+            if (!ok) continue;
+            FN(winograd_inputs)(input + (npy_intp)b0 * n_in * height * width, nb, n_in,
+                                height, width, pad_r, pad_c, th, tw, plane, h, V);
+            for (int xi = 0; xi < 16; xi++)  /* M[xi] = U[xi] . V[xi] */
+                FN(gemm_rm)('N', 'N', n_out, tiles, n_in, 1, U + (npy_intp)xi * n_out * n_in,
+                            n_in, V + (npy_intp)xi * n_in * tiles, tiles, 0,
+                            M + (npy_intp)xi * n_out * tiles, tiles);
+            FN(winograd_outputs_in_place)(M, (npy_intp)n_out * tiles);
+            FN(winograd_place)(M, nb, n_out, oh, ow, th, tw,
+                               output + (npy_intp)b0 * n_out * oh * ow);
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(V);
+        free(M);
+        free(plane);
+        free(h);
+    }
+    blas_restore_threads(blas_threads);
+    free(U);
+    if (failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
