@@ -19,7 +19,7 @@ from pytensor.tensor.random.utils import RandomStream
 
 from toolkit import backends
 from toolkit.ops import conv2d, max_pool_2d
-from helpers import ROOT, accuracies, learned_slope, names, run
+from helpers import ROOT, accuracies, err_lines, learned_slope, names, run
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                reason="JAX is not installed (pip install -r requirements.txt)")
@@ -222,7 +222,7 @@ def test_scripts_learn_alike_on_every_backend(script, args, threshold, tolerance
 def test_unknown_mode_is_one_line():
     result = run("2_logistic_regression.py", "--mode", "CUDA", check=False)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, lines
     names(lines[0], "--mode", "CUDA", "C", "NUMBA", "JAX")
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, blank_mnist, run
+from helpers import ROOT, blank_mnist, err_lines, run
 
 
 
@@ -17,7 +17,7 @@ def test_device_gpu_without_one_refuses_in_one_line_before_loading_data(tmp_path
     result = run("2_logistic_regression.py", "--device", "gpu",
                  "--data-dir", blank_mnist(tmp_path), check=False, env=env)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     for word in ("2_logistic_regression.py", "--device gpu", "no CUDA GPU", "jax[cuda12]"):
         assert word in lines[0], (word, lines[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, names, run, run_script
+from helpers import ROOT, err_lines, names, run, run_script
 from load import SAMPLE_DIGIT, MNISTError, mnist, read_digit
 
 SCRIPT = "5_convolutional_net.py"
@@ -147,7 +147,7 @@ def test_bad_files_are_one_line(tmp_path, content, message):
         path.write_bytes(content)
     result = run(SCRIPT, "--params", PARAMS, "--digit", path, check=False)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"{SCRIPT}: error: ") and str(path) in lines[0]
     assert message in lines[0]

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, default_sigint, names, wait_for_line
+from helpers import ROOT, default_sigint, err_lines, names, wait_for_line
 from load import read_digit
 from toolkit import draw
 
@@ -271,7 +271,7 @@ def test_a_bad_request_gets_an_error_and_the_server_serves_on(server, case):
     request, expected_status, named = BAD[case]
     status, reason = send(address, request)
     assert status == expected_status
-    assert len(reason.strip().splitlines()) == 1, reason
+    assert len(err_lines(reason)) == 1, reason
     names(reason, named)
     assert good_answer(address, ROOT / "data" / "digits" / "3.png")["predicted"] == 3
     assert "Traceback" not in stderr.read_text()
@@ -334,7 +334,7 @@ def test_ctrl_c_stops_it_in_one_line(tmp_path):
             pass  # serving
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
-    lines = (tmp_path / "stderr").read_text().strip().splitlines()
+    lines = err_lines((tmp_path / "stderr").read_text())
     assert proc.returncode == 130
     assert len(lines) == 1, lines
     names(lines[0], SCRIPT, "Ctrl-C", address)

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from helpers import (ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file,
-                     wait_for_line)
+from helpers import (ROOT, accuracies, default_sigint, err_lines, names, one_line, run,
+                     wait_for_file, wait_for_line)
 from test_files import small_disk  # noqa: F401 - the fixture
 
 LOGISTIC = ["2_logistic_regression.py", "--ntrain", 1000, "--ntest", 200, "--mode", "C"]
@@ -48,7 +48,7 @@ def test_a_full_device_costs_one_line(tmp_path):
     os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
     result = run(*LOGISTIC, "--epochs", 1, "--log", full, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(err_lines(result.stderr)) == 1
     names(result.stderr, full, "No space left")
     assert stat.S_ISCHR(full.lstat().st_mode)  # written to, not replaced
 
@@ -82,7 +82,7 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_continue(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
+    lines = err_lines(err)
     assert len(lines) == 1, err
     names(lines[0], "Ctrl-C", "of 50", "--resume", checkpoint)
     command = shlex.split(lines[0].split("continue with: ", 1)[1])
@@ -116,7 +116,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
+    lines = err_lines(err)
     assert len(lines) == 1, err
     names(lines[0], "Ctrl-C", "after epoch 1 of 5", "--resume", checkpoint)
     assert checkpoint.exists()

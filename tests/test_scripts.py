@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import (ROOT, accuracies, default_sigint, learned_slope, names, one_line, run,
-                     wait_for_file)
+from helpers import (ROOT, accuracies, default_sigint, err_lines, learned_slope, names,
+                     one_line, run, wait_for_file)
 from toolkit import checkpoint, trained
 
 
@@ -156,7 +156,7 @@ def test_bad_arguments_fail_fast_with_one_line(args, words, monkeypatch, capsys)
         backends.prepare(training.parse_args(argv=list(map(str, args))))
     assert stopped.value.code == 2
     out, err = capsys.readouterr()
-    assert len(err.strip().splitlines()) == 1 and out == "", (out, err)
+    assert len(err_lines(err)) == 1 and out == "", (out, err)
     names(err, "2_logistic_regression.py: error:", *words)
 
 

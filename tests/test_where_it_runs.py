@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, accuracies, blank_mnist, learned_slope, names, run
+from helpers import ROOT, accuracies, blank_mnist, err_lines, learned_slope, names, run
 from toolkit import blas, toolchain
 
 HIDE = """
@@ -58,7 +58,7 @@ def train_cnn(tmp_path, env, *args):
     result = run("5_convolutional_net.py", "--epochs", 2, "--ntrain", 512, "--ntest", 100,
                  "--log", log, *args, env=env)
     assert len(accuracies(result.stdout)) == 2
-    return result.stderr.strip().splitlines(), [json.loads(r) for r in log.read_text().splitlines()]
+    return err_lines(result.stderr), [json.loads(r) for r in log.read_text().splitlines()]
 
 
 
@@ -105,7 +105,7 @@ def test_a_blas_that_does_not_link_is_named(tmp_path):
     result = run("2_logistic_regression.py", "--epochs", 1, "--ntrain", 500, "--ntest", 100,
                  "--mode", "C", env=env, check=False)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, lines
     names(lines[0], "2_logistic_regression.py", "--mode C", "BLAS", "no_such_blas_library",
           "blas__ldflags")
@@ -117,7 +117,7 @@ def test_no_jax_the_modern_net_runs_on_c(tmp_path):
     log = tmp_path / "log.jsonl"
     result = run("4_modern_net.py", "--epochs", 1, "--ntrain", 500, "--ntest", 100,
                  "--log", log, env=env_with(tmp_path, hidden=["jax"]))
-    note(result.stderr.strip().splitlines(), "jax", "--mode C", "pip install", "--mode JAX")
+    note(err_lines(result.stderr), "jax", "--mode C", "pip install", "--mode JAX")
     assert len(accuracies(result.stdout)) == 1
     assert json.loads(log.read_text())["mode"] == "C"
 
@@ -128,7 +128,7 @@ def test_explicit_mode_c_without_a_compiler_is_one_line_before_the_data(tmp_path
     result = run(script, "--mode", "C", "--data-dir", data, env=env_with(tmp_path, "cxx="),
                  check=False, timeout=60)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, lines
     names(lines[0], script, "--mode C", "no C++ compiler", "g++")
     assert result.stdout == ""
@@ -139,7 +139,7 @@ def test_explicit_mode_jax_without_jax_is_one_line(tmp_path):
     result = run("2_logistic_regression.py", "--mode", "JAX", "--data-dir", data,
                  env=env_with(tmp_path, hidden=["jax"]), check=False, timeout=60)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    lines = err_lines(result.stderr)
     assert len(lines) == 1, lines
     names(lines[0], "--mode JAX", "jax is not installed", "pip install")
     assert result.stdout == ""

@@ -14,23 +14,20 @@ prints nothing.
 
 The modules are PyTensor's own, from PyTensor's own code (a CLinker per node, as
 COp.make_c_thunk makes it) and its own compiler call, with two differences that
-change the time, not the code: no debugging information (-g0), and -O1 for the
-Ops that only move a few numbers (a shape, a reshape), where g++'s -O3 takes
-longest and runs nothing faster. Any module this cannot build is left to
-PyTensor, which compiles it as always and reports any error itself.
+change the time, not the code: no debugging information (-g0), and the headers
+every module starts with (Python's and numpy's, half of g++'s time on a small
+module) read from a precompiled header, made once per set of flags (Header).
+Any module this cannot build is left to PyTensor, which compiles it as always
+and reports any error itself.
 """
+import contextlib
+import io
 import os
 import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-
-# Ops whose C only reads or writes a handful of numbers per call: no loop over an
-# array's elements for -O3 to speed up.
-SMALL_OPS = {"Shape", "Shape_i", "Reshape", "MakeVector", "ScalarFromTensor",
-             "TensorFromScalar", "Assert", "CheckAndRaise", "SpecifyShape", "Subtensor",
-             "DimShuffle"}
-
+from pathlib import Path
 
 def linker():
     """PyTensor's C virtual machine that keeps intermediate arrays between calls
@@ -45,10 +42,21 @@ def linker():
     return ParallelLinker(allow_gc=False, use_cloop=True)
 
 
+# How the first run's notes begin: what it checks (toolchain.cached), what it
+# compiles and when that is done (compile_missing).
+NOTE_STARTS = ("checking ", "compiling ", "compiled ")
+
+
 def say(line):
     """A note on what the first run is doing, on stderr beside any progress bar:
     stdout stays the run's results."""
     print(line, file=sys.stderr, flush=True)
+
+
+def is_note(line):
+    """Whether a line of stderr is one of the first run's notes, which a warm run
+    does not print (what reads a run's stderr for its errors leaves them out)."""
+    return line.startswith(NOTE_STARTS)
 
 
 def compile_missing(nodes):
@@ -56,25 +64,57 @@ def compile_missing(nodes):
     core; the number compiled. Says so first, in one line, if there are any."""
     from pytensor.link.c.basic import get_module_cache
     cache = get_module_cache()
-    missing = {}
+    missing, seen = {}, set()
     for node in nodes:
+        if look_alike(node) in seen:
+            continue  # the same module as a node already looked at
+        seen.add(look_alike(node))
         module = Module.of(node, cache)
         if module is not None and module.key not in missing:
             missing[module.key] = module
     if not missing:
         return 0
-    cores = os.cpu_count() or 1
+    cores = core_count()
     say(f"compiling {len(missing)} C modules for this graph on {cores} "
         f"core{'s' * (cores > 1)}: once, then kept in {cache.dirname}")
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=cores) as pool:  # g++ runs as its own process
+        headers = {}  # the modules' common headers, parsed once per set of flags
+        for module in missing.values():
+            flags = module.compile_args()
+            same = Header.key(flags, module.include_dirs())
+            if same not in headers:
+                header = Header(Path(cache.dirname), flags, module.include_dirs())
+                headers[same] = header, pool.submit(header.build) if not header.ready() else None
+            module.header = headers[same]
         built = [pool.submit(module.build) for module in missing.values()]
-        for _ in progress(as_completed(built), len(built)):
-            pass
+        # PyTensor prints where it left the C of a module that failed: PyTensor
+        # compiles that one again below, and says so then
+        with contextlib.redirect_stdout(io.StringIO()):
+            for _ in progress(as_completed(built), len(built)):
+                pass
     for module in missing.values():
         module.hand_to(cache)
     say(f"compiled in {time.perf_counter() - started:.1f} s")
     return len(missing)
+
+
+def core_count():
+    """The cores this process may run on (a container may allow fewer than the
+    machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def look_alike(node):
+    """What a node's C module depends on: its Op, the types it reads and writes, which
+    inputs are one variable, and the constants it reads. Nodes alike in these have
+    one module, so PyTensor's key (milliseconds to compute) is asked once for them."""
+    from pytensor.graph.basic import Constant
+    inputs = tuple((i.type, node.inputs.index(i),
+                    i.signature() if isinstance(i, Constant) else None) for i in node.inputs)
+    return node.op, inputs, tuple(o.type for o in node.outputs)
 
 
 def progress(items, total):
@@ -91,6 +131,7 @@ class Module:
     def __init__(self, node, linker, key):
         self.node, self.linker, self.key = node, linker, key
         self.location = None  # the folder of the built module, once built
+        self.header = None  # its Header, and the task that builds it (or None)
 
     @classmethod
     def of(cls, node, cache):
@@ -116,11 +157,13 @@ class Module:
             return None
         return cls(node, linker, key)
 
+    def include_dirs(self):
+        """Where g++ looks for headers: the Ops' folders, then Python's and numpy's."""
+        from pytensor.link.c.cmodule import std_include_dirs
+        return [d for d in self.linker.header_dirs() if d] + std_include_dirs()
+
     def compile_args(self):
-        flags = [*self.linker.compile_args(), "-g0"]  # after PyTensor's -g
-        if type(self.node.op).__name__ in SMALL_OPS:
-            flags = [f for f in flags if not f.startswith("-O")] + ["-O1"]
-        return flags
+        return [*self.linker.compile_args(), "-g0"]  # -g0 after PyTensor's -g
 
     def build(self):
         """Compile into a new folder of the cache (a shared library, not imported);
@@ -128,12 +171,16 @@ class Module:
         from pytensor.link.c.basic import get_module_cache
         from pytensor.link.c.cmodule import dlimport_workdir
         module = self.linker.get_dynamic_module()
+        header, building = self.header
+        if building is not None:
+            building.result()  # the header first: it is what saves the time
         location = dlimport_workdir(get_module_cache().dirname)
         try:
             self.linker.c_compiler().compile_str(
                 module_name=module.code_hash, src_code=module.code(), location=location,
                 include_dirs=self.linker.header_dirs(), lib_dirs=self.linker.lib_dirs(),
-                libs=self.linker.libraries(), preargs=self.compile_args(), py_module=False)
+                libs=self.linker.libraries(), preargs=self.compile_args() + header.use(),
+                py_module=False)
         except Exception:
             shutil.rmtree(location, ignore_errors=True)
             return
@@ -164,3 +211,57 @@ class Module:
         with open(os.path.join(location, "__init__.py"), "w"):
             pass
         return dlimport(os.path.join(location, name))
+
+
+# The headers every module of PyTensor's begins with, in its order: Python's and
+# numpy's C API, some 40,000 lines that g++ would read again for every module.
+COMMON_HEADERS = ["<Python.h>", '"pytensor_mod_helper.h"', "<math.h>", "<numpy/arrayobject.h>",
+                  "<numpy/arrayscalars.h>", "<numpy/npy_math.h>", "<vector>", "<algorithm>"]
+
+
+class Header:
+    """COMMON_HEADERS, parsed once by g++ into a precompiled header and kept in the
+    cache, for the modules compiled with one set of flags (g++ takes a precompiled
+    header only where the flags that define macros, -fopenmp say, are the ones it
+    was made with; elsewhere it reads the headers as usual: slower, not different).
+    A module that includes these headers again finds them included already."""
+
+    def __init__(self, cache_dir, flags, include_dirs):
+        folder = cache_dir / "toolkit_headers" / self.key(flags, include_dirs)
+        self.path = folder / "common.h"
+        self.flags, self.include_dirs = flags, include_dirs
+
+    @staticmethod
+    def key(flags, include_dirs):
+        """The header's name: the compiler, every flag (g++ 12 accepts a header made at
+        -O1 for a module at -O3, and then crashes), the folders and the headers."""
+        import hashlib
+        from pytensor import config
+        text = "\n".join([config.cxx, *flags, *include_dirs, *COMMON_HEADERS])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def ready(self):
+        return self.path.with_suffix(".h.gch").exists()
+
+    def build(self):
+        """g++ -x c++-header, written whole (os.replace) so that a run at the same
+        time finds the header complete or not at all; a header that does not build
+        is left out, and the modules compile without it."""
+        import subprocess
+        import tempfile
+        from pytensor import config
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("".join(f"#include {h}\n" for h in COMMON_HEADERS))
+        with tempfile.TemporaryDirectory(dir=self.path.parent) as tmp:
+            built = Path(tmp) / "common.h.gch"
+            compiling = [f for f in self.flags if not f.startswith(("-l", "-L", "-Wl,"))]
+            done = subprocess.run([config.cxx, *compiling, "-g0",
+                                   *(f"-I{d}" for d in self.include_dirs),
+                                   "-x", "c++-header", str(self.path), "-o", str(built)],
+                                  capture_output=True, check=False)
+            if done.returncode == 0:
+                os.replace(built, self.path.with_suffix(".h.gch"))
+
+    def use(self):
+        """The flags that make g++ start a module with the header, where it built."""
+        return ["-include", str(self.path)] if self.ready() else []

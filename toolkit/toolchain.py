@@ -205,8 +205,8 @@ def cached(kind, compute, valid=lambda answer: True, note=None):
     if key in answers and valid(answers[key]):
         return answers[key]
     if note:
-        print(f"{note} (once: the answer is kept in {cache_path()})", file=sys.stderr,
-              flush=True)
+        from toolkit import compiling
+        compiling.say(f"{note} (once: the answer is kept in {cache_path()})")
     answer = compute()
     keep(key, answer)
     return answer
