@@ -1,0 +1,126 @@
+/* The C kernels behind c_rewrites.py's RectifyPool and RectifyPoolGrad: the CNN's
+ * max_pool_2d(rectify(x)) and its gradient, each in one pass over x, so that the
+ * rectified map (as large as x) is never written nor read back.
+ *
+ * toolkit/ckernel.py compiles this file once per node: `real` is npy_float32 or
+ * npy_float64, FN(name) makes each function's name unique to the node, and WR, WC
+ * are the node's window size, constants to the compiler. Arrays are C-contiguous,
+ * `planes` images of (height, width) one after the other, the planes shared among
+ * the cores (OpenMP) when there are enough of them. Windows do not overlap; a
+ * partial window at the bottom or right edge counts when (oh, ow) include it.
+ */
+
+/* Whether any of these n values is NaN (the one value not equal to itself). */
+static int FN(any_nan)(const real *x, npy_intp n)
+{
+    int found = 0;
+    for (npy_intp k = 0; k < n; k++) found |= x[k] != x[k];
+    return found;
+}
+
+/* numpy's maximum, the reference, makes a window that holds a NaN NaN; the
+ * comparisons of rectify_pool skip NaN (it loses them all). Testing for NaN inside
+ * those loops made them twice as slow (the compiler's vector code for a two-part
+ * condition); NaN is rare, so the plane is tested once, and only a plane that has
+ * one is read again, to give each window with a NaN its NaN. */
+static void FN(spread_nan)(const real *plane, real *o, int height, int width, int oh, int ow)
+{
+    if (!FN(any_nan)(plane, (npy_intp)height * width)) return;
+    const int rows = oh * WR < height ? oh * WR : height;  /* rows in some window */
+    const int cols = ow * WC < width ? ow * WC : width;    /* columns in some window */
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            const real value = plane[(npy_intp)r * width + c];
+            if (value != value) o[(r / WR) * ow + c / WC] = value;
+        }
+}
+
+/* max(maxpool(x), 0): each window's maximum, then the rectifier. Max is monotone,
+ * so pooling first and rectifying the 4x smaller result gives the same numbers;
+ * here each window's maximum simply starts at 0 instead of at its first element.
+ * Returns 0. */
+static int FN(rectify_pool)(const real *x, real *out, npy_intp planes, int height,
+                            int width, int oh, int ow)
+{
+    const int full = width / WC < ow ? width / WC : ow;  /* whole windows in a row */
+    #pragma omp parallel for schedule(static) num_threads(parallel_threads(planes / 64))
+    for (npy_intp p = 0; p < planes; p++) {
+        const real *plane = x + p * height * width;
+        for (int i = 0; i < oh; i++) {
+            real *o = out + (p * oh + i) * ow;
+            const int r_end = (i + 1) * WR < height ? (i + 1) * WR : height;
+            for (int j = 0; j < ow; j++) o[j] = 0;
+            for (int r = i * WR; r < r_end; r++) {
+                const real *row = plane + (npy_intp)r * width;
+                /* column v of every whole window, then the next v: the inner loop
+                 * runs over the windows, which the compiler vectorizes */
+                for (int v = 0; v < WC; v++)
+                    for (int j = 0; j < full; j++)
+                        o[j] = row[j * WC + v] > o[j] ? row[j * WC + v] : o[j];
+                for (int j = full; j < ow; j++)  /* the partial window at the right */
+                    for (int c = j * WC; c < width; c++)
+                        o[j] = row[c] > o[j] ? row[c] : o[j];
+            }
+        }
+        FN(spread_nan)(plane, out + p * oh * ow, height, width, oh, ow);
+    }
+    return 0;
+}
+
+/* The gradient of max_pool_2d(rectify(x)) with respect to x, given the pooled
+ * `out` and its gradient `grad_out`. The unfused chain is
+ *     r = max(x, 0);  gr = (r == out[w]) * grad_out[w];  gx = (r == x) * gr
+ * (w: the window of each element). r == x exactly where x >= 0, and there r is x,
+ * so  gx = (x >= 0 && x == out[w]) * grad_out[w]:  every element equal to its
+ * window's maximum gets the window's gradient (Theano's rule for ties), negative
+ * elements and NaN get none, and elements in no window (ignore_border) get 0.
+ * Written as a product, as the chain computes it, so that a NaN or infinite
+ * gradient spreads exactly as there.
+ *
+ * Row by row: the row's window maxima and gradients are first copied out to one
+ * per column (`best`, `gradient`), so that the test then runs branch-free over
+ * contiguous memory, which the compiler vectorizes. Returns -1 without memory. */
+static int FN(rectify_pool_grad)(const real *x, const real *out, const real *grad_out,
+                                 real *grad, npy_intp planes, int height, int width,
+                                 int oh, int ow)
+{
+    const int rows = oh * WR < height ? oh * WR : height;  /* rows in some window */
+    const int cols = ow * WC < width ? ow * WC : width;    /* columns in some window */
+    int failed = 0;
+    #pragma omp parallel num_threads(parallel_threads(planes / 64))
+    {
+    /* each thread's own copies of one row of windows, one value per column */
+    real *best = (real *)malloc(2 * ((size_t)cols + 1) * sizeof(real));
+    real *gradient = best + cols + 1;
+    if (best == NULL) {
+        #pragma omp atomic write
+        failed = 1;
+    }
+    #pragma omp for schedule(static)
+    for (npy_intp p = 0; p < planes; p++) {
+        if (best == NULL) continue;
+        const real *plane = x + p * height * width;
+        real *g = grad + p * height * width;
+        for (int r = 0; r < height; r++) {
+            const real *in = plane + (npy_intp)r * width;
+            real *gr = g + (npy_intp)r * width;
+            int c = 0;
+            if (r < rows) {
+                if (r % WR == 0) {  /* a new row of windows: spread its values */
+                    const real *o = out + (p * oh + r / WR) * ow;
+                    const real *go = grad_out + (p * oh + r / WR) * ow;
+                    for (c = 0; c < cols; c++) {
+                        best[c] = o[c / WC];
+                        gradient[c] = go[c / WC];
+                    }
+                }
+                for (c = 0; c < cols; c++)
+                    gr[c] = (real)((in[c] >= 0) & (in[c] == best[c])) * gradient[c];
+            }
+            for (; c < width; c++) gr[c] = 0;  /* in no window */
+        }
+    }
+    free(best);
+    }
+    return failed ? -1 : 0;
+}
