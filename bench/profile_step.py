@@ -2,10 +2,15 @@
 
     python bench/profile_step.py                       # the CNN, --mode C, 30 steps
     python bench/profile_step.py --script 4_modern_net.py --mode JAX
+    python bench/profile_step.py --save now        # the CNN's parts, for the README
 
 Runs the script itself on a small subset with PyTensor's profiler on, then times
 `--steps` steps of batch 128 of the script's own `train` function. For C and
-NUMBA the profile lists each Op; JAX compiles the step as one function.
+NUMBA the profile lists each Op; JAX compiles the step as one function. With
+--save LABEL, the step's parts (PARTS) go to results/profile_step.json as the
+column LABEL (run from another checkout with --repo to compare two commits),
+and `python -m tools.report` writes the README's profile table from them.
+
 """
 import argparse
 import contextlib
@@ -21,6 +26,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
 from toolkit import ROOT  # noqa: E402
 
+# The parts of the CNN's step the README's profile table lists, by the Ops in them;
+# every other Op is elementwise work (rectifier, masks, RMSprop, softmax).
+PARTS = {
+    "convolutions and their gradients": {"Corr2d", "Corr2dGradWeights", "Corr2dGradInputs"},
+    "pooling and its gradient (with the rectifier, where fused)":
+        {"MaxPool", "MaxPoolGrad", "RectifyPool", "RectifyPoolGrad"},
+    "dropout's random numbers": {"UniformRV", "StandardUniformRV"},
+    "the two dense layers' matrix products": {"ParallelDot", "Dot22", "Dot22Scalar", "Gemm"},
+}
+OTHER = "rectifier, its gradient, dropout masks, RMSprop, softmax (elementwise)"
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -28,13 +44,17 @@ def main():
     parser.add_argument("--mode", default="C")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--save", metavar="LABEL", help="the parts to results/profile_step.json")
+    parser.add_argument("--repo", type=Path, default=ROOT,
+                        help="the checkout whose script and kernels are profiled")
     args = parser.parse_args()
+    repo = use_checkout(args.repo.resolve())
     import pytensor
     pytensor.config.profile = True  # every function the script compiles keeps a profile
     sys.argv = [args.script, "--epochs", "1", "--ntrain", "256", "--ntest", "100",
                 "--mode", args.mode]
     with contextlib.redirect_stdout(io.StringIO()):
-        ns = runpy.run_path(str(ROOT / args.script), run_name="__main__")
+        ns = runpy.run_path(str(repo / args.script), run_name="__main__")
     pytensor.config.profile = False  # no summary of every function at exit; ours below
     from load import mnist
     trX, _, trY, _ = mnist(ntrain=args.batch_size * 10, ntest=1, onehot=True)
@@ -53,6 +73,51 @@ def main():
     print(f"{args.script} --mode {args.mode}: median step {1000 * np.median(times):.1f} ms "
           f"over {args.steps} steps of batch {args.batch_size}")
     step.profile.summary(file=sys.stdout, n_ops_to_print=25, n_apply_to_print=60)
+    if args.save:
+        save(args.save, parts(step.profile, args.steps), float(np.median(times)), args.steps)
+
+
+def use_checkout(repo):
+    """Import the project (toolkit, load) from repo from now on, and work there."""
+    if repo != ROOT:
+        for name in [n for n in sys.modules if n.split(".")[0] in ("toolkit", "load", "tools")]:
+            del sys.modules[name]
+        sys.path.insert(0, str(repo))
+        os.chdir(repo)
+    return repo
+
+
+def parts(profile, steps):
+    """Milliseconds per step in each of PARTS, and OTHER."""
+    ms = dict.fromkeys([*PARTS, OTHER], 0.0)
+    for (_, node), seconds in profile.apply_time.items():
+        name = type(node.op).__name__
+        part = next((p for p, ops in PARTS.items() if name in ops), OTHER)
+        ms[part] += 1000 * seconds / steps
+    return ms
+
+
+def save(label, ms, median_step, steps):
+    """The column `label` of results/profile_step.json, written whole."""
+    import json
+
+    from toolkit.files import write_json
+    from tools import report
+    path = ROOT / "results" / "profile_step.json"  # this checkout's, whichever was run
+    columns = []
+    if path.exists():  # other labels' columns stay; this label's is replaced
+        columns = [c for c in json.loads(path.read_text())["columns"] if c["label"] != label]
+    column = {"label": label, "parts": ms, "step": 1000 * median_step, "steps": steps,
+              "commit": commit(), "measured": time.strftime("%Y-%m-%d %H:%M")}
+    write_json(path, {"columns": columns + [column], "machine": report.machine_description()})
+
+
+def commit():
+    """The checkout's commit, short, or "" outside git."""
+    import subprocess
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=os.getcwd(),
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip()
 
 
 if __name__ == "__main__":

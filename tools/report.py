@@ -4,8 +4,9 @@
 
 Every number in those tables comes from a file here, written by a run:
 results/<run>.jsonl by a script's --log (through python -m tools.reproduce),
-results/knn.json by knn_baseline.py --log, results/speed.json and
-results/backends.json by bench/, and results/gpu/ from a GPU machine.
+results/knn.json by knn_baseline.py --log, results/speed.json,
+results/backends.json, results/profile_step.json and results/first_run.json by
+bench/, and results/gpu/ from a GPU machine.
 """
 import json
 import re
@@ -115,6 +116,46 @@ def backend_table(path=RESULTS / "backends.json"):
     return "\n".join(rows)
 
 
+def profile_table(path=RESULTS / "profile_step.json"):
+    """The CNN's training step in parts, one column per labelled run of
+    bench/profile_step.py --save."""
+    if not Path(path).exists():
+        return "Not measured yet: run `python bench/profile_step.py --save now`."
+    data = json.loads(Path(path).read_text())
+    columns = data["columns"]
+    rows = ["| part of the step (ms) | " + " | ".join(
+                f"{c['label']} ({c['commit']}, {c['measured']})" for c in columns) + " |",
+            "|---|" + "---|" * len(columns)]
+    for part in columns[-1]["parts"]:
+        rows.append(f"| {part} | " + " | ".join(
+            f"{c['parts'][part]:.1f}" if part in c["parts"] else "-" for c in columns) + " |")
+    rows.append(f"| whole step (median of {columns[-1]['steps']} steps) | " + " | ".join(
+        f"**{c['step']:.1f}**" for c in columns) + " |")
+    rows.append("")
+    rows.append(f"{data['machine']}; `python bench/profile_step.py --save LABEL` "
+                f"(`--repo` for another checkout); the parts are PyTensor's profile of the "
+                f"same steps, which adds a little time of its own.")
+    return "\n".join(rows)
+
+
+def first_run_table(path=RESULTS / "first_run.json"):
+    """Seconds to the first line and to the end of the quick start, cold and warm,
+    one row per labelled run of bench/first_run.py."""
+    if not Path(path).exists():
+        return "Not measured yet: run `python bench/first_run.py`."
+    data = json.loads(Path(path).read_text())
+    rows = ["| run | cold: first line (s) | cold: whole run (s) | warm: first line (s) "
+            "| warm: whole run (s) | cold / warm | measured |", "|---|---|---|---|---|---|---|"]
+    for c in data["columns"]:
+        rows.append(f"| {c['label']} | {c['cold_first_line']:.1f} | {c['cold_total']:.1f} | "
+                    f"{c['warm_first_line']:.1f} | {c['warm_total']:.1f} | "
+                    f"**{c['cold_total'] / c['warm_total']:.2f}** | {c['measured']} |")
+    rows.append("")
+    rows.append(f"{data['machine']}; `{data['columns'][-1]['command']}`, cold with an empty "
+                f"PyTensor cache, then warm; `python bench/first_run.py --label LABEL`.")
+    return "\n".join(rows)
+
+
 def span(texts):
     """'a to b', or 'a' where both read the same."""
     return texts[0] if texts[0] == texts[-1] else " to ".join(texts)
@@ -201,6 +242,7 @@ def update_readme(readme=ROOT / "README.md"):
     text = Path(readme).read_text()
     for name, table in [("results", results_table()), ("speed", speed_table()),
                         ("backends", backend_table()), ("gpu", gpu_table()),
+                        ("profile", profile_table()), ("first_run", first_run_table()),
                         ("install", install_table())]:
         text = replace_block(text, name, table)
     write_atomic(readme, text)
