@@ -78,3 +78,28 @@ def test_install_table_from_a_resolution(tmp_path):
     assert "| Windows amd64 | 3.14 | no: jaxlib<0.12,>=0.11 |" in table
     assert "Resolved, not installed, on today: `pip ...`" in table
     assert "Not resolved yet" in report.install_table(tmp_path / "none.json")
+
+
+def test_profile_table_puts_each_labelled_run_in_a_column(tmp_path):
+    path = tmp_path / "profile_step.json"
+    column = {"parts": {"convolutions": 24.0, "pooling": 3.8}, "step": 38.7, "steps": 30,
+              "commit": "abc1234", "measured": "today"}
+    path.write_text(json.dumps({"columns": [{**column, "label": "before"},
+                                            {**column, "label": "after", "step": 30.1,
+                                             "parts": {"convolutions": 20.5, "pooling": 2.0}}],
+                                "machine": "box"}))
+    table = report.profile_table(path)
+    assert "| part of the step (ms) | before (abc1234, today) | after (abc1234, today) |" in table
+    assert "| convolutions | 24.0 | 20.5 |" in table
+    assert "| whole step (median of 30 steps) | **38.7** | **30.1** |" in table
+
+
+def test_first_run_table_gives_cold_over_warm(tmp_path):
+    path = tmp_path / "first_run.json"
+    path.write_text(json.dumps({"columns": [
+        {"label": "before", "command": "python 5_convolutional_net.py --epochs 1",
+         "cold_first_line": 22.9, "cold_total": 46.0, "warm_first_line": 1.6,
+         "warm_total": 23.0, "measured": "today"}], "machine": "box"}))
+    table = report.first_run_table(path)
+    assert "| before | 22.9 | 46.0 | 1.6 | 23.0 | **2.00** | today |" in table
+    assert "`python 5_convolutional_net.py --epochs 1`" in table
