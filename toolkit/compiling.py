@@ -29,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+
 def linker():
     """PyTensor's C virtual machine that keeps intermediate arrays between calls
     (cvm_nogc), with the modules of each graph compiled side by side first."""
