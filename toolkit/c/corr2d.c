@@ -1,9 +1,8 @@
 /* The C kernels behind toolkit/ops.py's conv2d, in the manner of Theano's CorrMM:
  * the patches of a chunk of images are unrolled in C ("im2col"), one BLAS gemm per
  * chunk multiplies them with the weights, and the input gradient is scattered back
- * in C ("col2im"). The 3x3 correlations with enough channels take Winograd's
- * F(2x2, 3x3) instead, forward and for the input gradient (winograd.c, where
- * winograd_pays says when).
+ * in C ("col2im"). Forward, the 3x3 correlations with enough channels take
+ * Winograd's F(2x2, 3x3) instead (winograd.c, where winograd_pays says when).
  *
  * Theano's names for the three arrays: `bottom` the images (batch, channels,
  * height, width), `weights` the kernels (n_kernels, channels, kh, kw), `top` the
@@ -139,23 +138,6 @@ static void FN(corr2d_chunk)(int direction, real *bottom, real *weights, real *t
     }
 }
 
-/* FORWARD or GRAD_INPUTS of 3x3 kernels by Winograd (winograd.c). The input gradient
- * is a correlation too: bottom[b][c] at (y, x) sums top[b][k] at (y - u + pad_r,
- * x - v + pad_c) times weights[k][c][u][v], which is top correlated with the kernels
- * turned by 180 degrees (u -> kh - 1 - u), padded kh - 1 - pad_r: 2 for 'valid', 0
- * for 'full'. */
-static int FN(winograd_corr2d)(int direction, real *bottom, real *weights, real *top,
-                               int batch, int channels, int height, int width,
-                               int n_kernels, int kh, int kw, int pad_r, int pad_c,
-                               int oh, int ow)
-{
-    if (direction == FORWARD)
-        return FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,
-                            pad_r, pad_c, oh, ow, 0);
-    return FN(winograd)(top, weights, bottom, batch, n_kernels, oh, ow, channels,
-                        kh - 1 - pad_r, kw - 1 - pad_c, height, width, 1);
-}
-
 /* One direction (FORWARD, GRAD_WEIGHTS or GRAD_INPUTS) over the batch: reads two of
  * bottom, weights and top and writes the third (see the top of this file). oh and ow
  * are top's size, computed by ops.py's conv_output_shape. The chunks of the batch
@@ -174,9 +156,9 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
             memset(bottom, 0, (size_t)batch * channels * height * width * sizeof(real));
         return 0;
     }
-    if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, height, width, oh, ow))
-        return FN(winograd_corr2d)(direction, bottom, weights, top, batch, channels, height,
-                                   width, n_kernels, kh, kw, pad_r, pad_c, oh, ow);
+    if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
+        return FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,
+                            pad_r, pad_c, oh, ow);
     const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
     const int n_chunks = (batch + nb_max - 1) / nb_max;
     const int threads = parallel_threads(n_chunks);

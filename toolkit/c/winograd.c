@@ -31,47 +31,48 @@
  * edge and their extra outputs are dropped; padding ('full') is zeros read the same
  * way.
  *
- * Compiled once per node after gemm.c and before corr2d.c, which calls it (see the
+ * corr2d.c runs the forward correlation here where winograd_pays says it pays; the
+ * gradients stay im2col. Compiled once per node after gemm.c and before corr2d.c,
+ * which calls it (see the
  * top of corr2d.c for `real`, FN and the directions).
  */
 
-/* When Winograd pays, as measured on the tutorial's 2-core machine (one core, batch
- * 128, best of 7 runs, ms, Winograd against im2col), written down in two rules.
+/* When Winograd pays, as measured on the tutorial's 2-core machine (batch 128, ms
+ * per call on both cores, median of 41 calls taking turns with im2col's, which
+ * others' work on the machine makes noisy), written down in two rules.
  *
  * Channels: Winograd's gemms have the input channels as their inner dimension
  * (im2col's have 9 times as many) and the output channels as their rows; with few
  * of either they are short products that the BLAS runs slowly, and the transforms
- * cost as much as they save. 15x15 images to 13x13, 8 channels to 8 kernels: 1.2
- * against 1.9 forward; 1 channel to 32 kernels (the CNN's first layer) 1.3 against
- * 0.8, so it stays im2col. */
+ * cost as much as they save. 15x15 images to 13x13 on one core, 8 channels to 8
+ * kernels: 1.2 against 1.9; 1 channel to 32 kernels (the CNN's first layer): 1.3
+ * against 0.8, so it stays im2col. */
 #define WINOGRAD_MIN_CHANNELS 8
 
-/* Wasted products: im2col's gemm makes 9 products per (pixel of top, kernel,
- * channel) in every direction, Winograd's 16 per tile of what it writes (top
- * forward, the images for the input gradient); tiles past the edge waste theirs. It
+/* Wasted products: im2col's gemm makes 9 products per (output pixel, kernel,
+ * channel), Winograd's 16 per 2x2 tile, and tiles past the edge waste theirs. It
  * pays when it needs three quarters of im2col's products or fewer (the transforms
- * cost the rest). The CNN's layers 2 and 3:
- *   forward, 15x15 to 13x13, 32 -> 64 channels: 52 % of the products, 10 against 15
- *   forward, 7x7 to 5x5, 64 -> 128 channels:    64 %,                  7-9 against 9-10
- *   input gradient of the 15x15 images:          67 %,                  14 against 15
- *   input gradient of the 7x7 images:           114 %,                  14-24 against 9:
- *   im2col. */
+ * cost the rest). The CNN's layers 2 and 3, forward:
+ *   15x15 to 13x13, 32 -> 64 channels: 52 % of the products, 9.1-9.6 against 10.0-11.3
+ *   7x7 to 5x5, 64 -> 128 channels:    64 %,                  5.5-6.8 against 6.1-7.3 */
 #define WINOGRAD_MAX_PRODUCTS_PERCENT 75
 
 /* Output pixels per 2x2 tile, rounded up: tiles along a dimension. */
 static int FN(tiles_along)(int size) { return (size + 1) / 2; }
 
-/* Whether corr2d.c runs this direction by Winograd: 3x3 kernels, enough channels on
- * both sides, and few enough products. (height, width) are the images', (oh, ow)
- * top's; the input gradient is itself a correlation (see corr2d.c), which writes
- * the images. The weight gradient stays im2col. */
+/* Whether corr2d.c runs this direction by Winograd: forward, 3x3 kernels, enough
+ * channels on both sides, few enough products. The weight gradient stays im2col,
+ * and so does the input gradient: as a correlation (of the output gradient, padded
+ * by 2, with the kernels turned) it transforms 2.6 times more input tiles than the
+ * forward pass, which costs more than its products save: the CNN's 15x15 images
+ * from 13x13, 64 -> 32 channels, 13.1-14.7 against 10.0-11.3; 30x30 from 28x28 only
+ * 6 % faster. */
 static int FN(winograd_pays)(int direction, int channels, int n_kernels, int kh, int kw,
-                             int height, int width, int oh, int ow)
+                             int oh, int ow)
 {
-    if (kh != 3 || kw != 3 || direction == GRAD_WEIGHTS) return 0;
+    if (direction != FORWARD || kh != 3 || kw != 3) return 0;
     if (channels < WINOGRAD_MIN_CHANNELS || n_kernels < WINOGRAD_MIN_CHANNELS) return 0;
-    const int rows = direction == FORWARD ? oh : height, cols = direction == FORWARD ? ow : width;
-    const long winograd = 16L * FN(tiles_along)(rows) * FN(tiles_along)(cols);
+    const long winograd = 16L * FN(tiles_along)(oh) * FN(tiles_along)(ow);
     const long im2col = 9L * oh * ow;
     return 100 * winograd <= WINOGRAD_MAX_PRODUCTS_PERCENT * im2col;
 }
@@ -101,22 +102,18 @@ static void FN(output_1d)(const real *m, int si, real *y, int so)   /* y = A^T m
     y[so] = m[si] - m[2 * si] - m[3 * si];
 }
 
-/* U[xi][o][i] = (G g G^T)[xi] for every output channel o and input channel i. The
- * kernel g is weights[o][i] (forward), or for the input gradient weights[i][o]
- * turned by 180 degrees, the correlation that scatters the gradient back. */
-static void FN(winograd_kernels)(const real *weights, int n_out, int n_in, int flipped,
-                                 real *U)
+/* U[xi][k][c] = (G g G^T)[xi] for the kernel g = weights[k][c] of every kernel k and
+ * channel c. */
+static void FN(winograd_kernels)(const real *weights, int n_kernels, int channels, real *U)
 {
-    const npy_intp pairs = (npy_intp)n_out * n_in;
-    for (int o = 0; o < n_out; o++)
-        for (int i = 0; i < n_in; i++) {
-            real g[9], t[12], u[16];
-            const real *w = weights + (flipped ? (npy_intp)i * n_out + o : (npy_intp)o * n_in + i) * 9;
-            for (int e = 0; e < 9; e++) g[e] = flipped ? w[8 - e] : w[e];
-            for (int col = 0; col < 3; col++) FN(kernel_1d)(g + col, 3, t + col, 3);   /* G g */
-            for (int row = 0; row < 4; row++) FN(kernel_1d)(t + 3 * row, 1, u + 4 * row, 1);  /* . G^T */
-            for (int xi = 0; xi < 16; xi++) U[xi * pairs + (npy_intp)o * n_in + i] = u[xi];
-        }
+    const npy_intp pairs = (npy_intp)n_kernels * channels;
+    for (npy_intp kc = 0; kc < pairs; kc++) {
+        const real *g = weights + kc * 9;
+        real t[12], u[16];
+        for (int col = 0; col < 3; col++) FN(kernel_1d)(g + col, 3, t + col, 3);            /* G g */
+        for (int row = 0; row < 4; row++) FN(kernel_1d)(t + 3 * row, 1, u + 4 * row, 1);  /* . G^T */
+        for (int xi = 0; xi < 16; xi++) U[xi * pairs + kc] = u[xi];
+    }
 }
 
 /* V[xi][i][p] = (B^T d B)[xi] for every input channel i and tile p = (b, ti, tj) of
@@ -206,14 +203,14 @@ static int FN(winograd_chunk_size)(int batch, int tiles, int threads)
     return nb < 1 ? 1 : nb;
 }
 
-/* The correlation of `input` (batch, n_in, height, width) with 3x3 kernels, zeros
- * padded pad_r, pad_c on each side, into `output` (batch, n_out, oh, ow). The kernel
- * of (o, i) is weights[o][i], or weights[i][o] turned by 180 degrees if `flipped`
- * (see winograd_kernels). The chunks of the batch are shared among the cores, each
- * with a one-thread BLAS and its own buffers. Returns 0, or -1 with a Python error. */
+/* The correlation of `input` (batch, n_in, height, width) with the 3x3 kernels
+ * `weights` (n_out, n_in, 3, 3), zeros padded pad_r, pad_c on each side, into
+ * `output` (batch, n_out, oh, ow). The chunks of the batch are shared among the
+ * cores, each with a one-thread BLAS and its own buffers. Returns 0, or -1 with a
+ * Python error set. */
 static int FN(winograd)(const real *input, const real *weights, real *output, int batch,
                         int n_in, int height, int width, int n_out, int pad_r, int pad_c,
-                        int oh, int ow, int flipped)
+                        int oh, int ow)
 {
     const int th = FN(tiles_along)(oh), tw = FN(tiles_along)(ow);
     const int nb_max = FN(winograd_chunk_size)(batch, th * tw, parallel_threads(batch));
@@ -224,7 +221,7 @@ static int FN(winograd)(const real *input, const real *weights, real *output, in
         PyErr_NoMemory();
         return -1;
     }
-    FN(winograd_kernels)(weights, n_out, n_in, flipped, U);
+    FN(winograd_kernels)(weights, n_out, n_in, U);
     int failed = 0;
     const int blas_threads = threads > 1 ? blas_single_thread() : 0;
     #pragma omp parallel num_threads(threads)
