@@ -18,11 +18,11 @@ static int FN(any_nan)(const real *x, npy_intp n)
     return found;
 }
 
-/* numpy's maximum, the reference, makes a window that holds a NaN NaN; the
- * comparisons of rectify_pool skip NaN (it loses them all). Testing for NaN inside
- * those loops made them twice as slow (the compiler's vector code for a two-part
- * condition); NaN is rare, so the plane is tested once, and only a plane that has
- * one is read again, to give each window with a NaN its NaN. */
+/* In the reference (numpy's maximum) a window that holds a NaN pools to NaN; the
+ * comparisons of rectify_pool skip NaN instead (it loses them all). Testing for NaN
+ * inside those loops made them two to three times slower (the compiler's vector
+ * code for a two-part condition); NaN is rare, so each plane is tested once, and
+ * only a plane that has one is read again, to set its windows with a NaN to NaN. */
 static void FN(spread_nan)(const real *plane, real *o, int height, int width, int oh, int ow)
 {
     if (!FN(any_nan)(plane, (npy_intp)height * width)) return;
