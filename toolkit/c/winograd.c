@@ -38,15 +38,16 @@
  */
 
 /* When Winograd pays, as measured on the tutorial's 2-core machine (batch 128, ms
- * per call on both cores, median of 41 calls taking turns with im2col's, which
- * others' work on the machine makes noisy), written down in two rules.
+ * per call), written down in two rules. Others' work on that machine makes timings
+ * noisy: the ranges below are medians of 41 calls taking turns with im2col's, on
+ * both cores, from two runs; the small cases, CPU time on one core, best of 7.
  *
  * Channels: Winograd's gemms have the input channels as their inner dimension
  * (im2col's have 9 times as many) and the output channels as their rows; with few
  * of either they are short products that the BLAS runs slowly, and the transforms
- * cost as much as they save. 15x15 images to 13x13 on one core, 8 channels to 8
- * kernels: 1.2 against 1.9; 1 channel to 32 kernels (the CNN's first layer): 1.3
- * against 0.8, so it stays im2col. */
+ * cost as much as they save. 15x15 images to 13x13, 8 channels to 8 kernels: 1.2
+ * against 1.9; 1 channel to 32 kernels (the CNN's first layer): 1.3 against 0.8,
+ * so it stays im2col. */
 #define WINOGRAD_MIN_CHANNELS 8
 
 /* Wasted products: im2col's gemm makes 9 products per (output pixel, kernel,
