@@ -99,7 +99,8 @@ def test_max_pool_values_and_gradients_match_numpy(dtype, ws, ignore_border, sha
 
 def test_c_mode_rewrites_compute_what_pytensor_computes():
     """Rectify, its gradient mask and ParallelDot against PyTensor's own C ops, in a
-    graph shaped like the CNN's: rectified maps that a pool reads."""
+    graph shaped like the CNN's: rectified maps that a pool reads (here not fused
+    into one pass: tests/test_rectify_pool.py tests that)."""
     rng = np.random.default_rng(3)
     A, B, X = T.fmatrix(), T.fmatrix(), T.ftensor4()
     pooled = max_pool_2d(T.maximum(X, 0.), (2, 2))
@@ -109,10 +110,11 @@ def test_c_mode_rewrites_compute_what_pytensor_computes():
               rng.standard_normal((90, 70)).astype("float32"),
               rng.standard_normal((3, 4, 50, 50)).astype("float32")]
     values[2][0, 0, 0, :5] = 0  # rectify's gradient at exactly 0 passes, as in Theano
-    f = pytensor.function([A, B, X], outputs, mode=C_MODE, on_unused_input="ignore")
+    unfused = C_MODE.excluding("c_rectify_pool", "c_rectify_pool_grad")
+    f = pytensor.function([A, B, X], outputs, mode=unfused, on_unused_input="ignore")
     names = {type(node.op).__name__ for node in f.maker.fgraph.toposort()}
     assert {"Rectify", "MaskWhereEqual", "ParallelDot"} <= names
-    plain = C_MODE.excluding("c_parallel_rectifier", "c_mask_where_equal", "c_parallel_dot")
+    plain = unfused.excluding("c_parallel_rectifier", "c_mask_where_equal", "c_parallel_dot")
     expected = pytensor.function([A, B, X], outputs, mode=plain, on_unused_input="ignore")
     for g, e in zip(f(*values), expected(*values)):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4)
