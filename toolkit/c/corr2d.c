@@ -12,9 +12,9 @@
  * gradient in top). These are correlations: ops.py flips the kernel for Theano's
  * convolution.
  *
- * toolkit/ckernel.py compiles this file once per node, after gemm.c and winograd.c: `real` is
- * npy_float32 or npy_float64, FN(name) makes each function's name unique to the
- * node, and ops.py defines FORWARD, GRAD_WEIGHTS, GRAD_INPUTS and
+ * toolkit/ckernel.py compiles this file once per node, after gemm.c and winograd.c:
+ * `real` is npy_float32 or npy_float64, FN(name) makes each function's name unique
+ * to the node, and ops.py defines FORWARD, GRAD_WEIGHTS, GRAD_INPUTS and
  * CONV_TARGET_COLUMNS. Arrays are C-contiguous.
  */
 
