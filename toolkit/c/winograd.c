@@ -51,12 +51,16 @@
 #define WINOGRAD_MIN_CHANNELS 8
 
 /* Wasted products: im2col's gemm makes 9 products per (output pixel, kernel,
- * channel), Winograd's 16 per 2x2 tile, and tiles past the edge waste theirs. It
- * pays when it needs three quarters of im2col's products or fewer (the transforms
- * cost the rest). The CNN's layers 2 and 3, forward:
- *   15x15 to 13x13, 32 -> 64 channels: 52 % of the products, 9.1-9.6 against 10.0-11.3
- *   7x7 to 5x5, 64 -> 128 channels:    64 %,                  5.5-6.8 against 6.1-7.3 */
-#define WINOGRAD_MAX_PRODUCTS_PERCENT 75
+ * channel), Winograd's 16 per 2x2 tile, and tiles past the edge waste theirs; the
+ * transforms cost more the fewer tiles an image has. It pays when it needs under 60 %
+ * of im2col's products. The CNN's layers 2 and 3, forward:
+ *   15x15 to 13x13, 32 -> 64 channels: 52 % of the products, 9.1-9.6 against 10.0-11.3;
+ *     in the training step (bench/profile_step.py), 0.72-0.89 of the weight
+ *     gradient's time (im2col, unchanged) against 0.97-0.99
+ *   7x7 to 5x5, 64 -> 128 channels: 64 %, 5.5-6.8 against 6.1-7.3 alone, but in the
+ *     training step 0.94-1.07 of the weight gradient's time against 0.90-0.96:
+ *     im2col. */
+#define WINOGRAD_MAX_PRODUCTS_PERCENT 60
 
 /* Output pixels per 2x2 tile, rounded up: tiles along a dimension. */
 static int FN(tiles_along)(int size) { return (size + 1) / 2; }
@@ -75,7 +79,7 @@ static int FN(winograd_pays)(int direction, int channels, int n_kernels, int kh,
     if (channels < WINOGRAD_MIN_CHANNELS || n_kernels < WINOGRAD_MIN_CHANNELS) return 0;
     const long winograd = 16L * FN(tiles_along)(oh) * FN(tiles_along)(ow);
     const long im2col = 9L * oh * ow;
-    return 100 * winograd <= WINOGRAD_MAX_PRODUCTS_PERCENT * im2col;
+    return 100 * winograd < WINOGRAD_MAX_PRODUCTS_PERCENT * im2col;
 }
 
 /* The three one-dimensional transforms, on values `in` at stride si to `out` at
