@@ -8,10 +8,13 @@
     toolchain   what this machine's C toolchain can do: compiler, BLAS, OpenMP
     blas        the OpenBLAS that PyTensor's C code (and ops.py) links to
     ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
+    compiling   a new graph's C modules compiled on every core, saying so first
     ops         conv2d and max_pool_2d, the Theano functions PyTensor 3 dropped,
-                in numpy and in C (c/corr2d.c, c/max_pool.c), with their size rules
+                in numpy and in C (c/corr2d.c, c/winograd.c, c/max_pool.c), with
+                their size rules
     ops_jax     their versions for the JAX backend
-    c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
+    c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c,
+                c/rectify_pool.c)
     files       writing a file whole or not at all
     notebook    what differs inside a Jupyter kernel: errors, the learning curve
     draw        the draw-a-digit page (draw.html), served on 127.0.0.1 and answered

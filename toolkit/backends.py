@@ -229,25 +229,27 @@ class KernelError(RuntimeError):
 
 
 def check_kernels(blas_flags):
-    """Compile the conv, pool, rectifier and matrix-product kernels through --mode C
-    and compare them with their numpy versions; KernelError says what went wrong,
-    toolchain.Unsure that the compile gave no answer (out of memory or disk)."""
+    """Compile the conv (im2col and Winograd), fused rectify-pool and matrix-product
+    kernels through --mode C and compare them with their numpy versions; KernelError
+    says what went wrong, toolchain.Unsure that the compile gave no answer (out of
+    memory or disk)."""
     import numpy as np
     import pytensor
     from pytensor import tensor as T
 
     from toolkit import toolchain
     from toolkit.ops import conv2d, max_pool_2d
-    X, W, A = T.ftensor4(), T.ftensor4(), T.fmatrix()
+    X, W, A, Y, V = T.ftensor4(), T.ftensor4(), T.fmatrix(), T.ftensor4(), T.ftensor4()
     outputs = [max_pool_2d(T.maximum(conv2d(X, W, border_mode="full"), 0.), (2, 2)),
-               T.dot(A, A)]
+               T.dot(A, A), conv2d(Y, V)]  # 8 channels: the Winograd path (c/winograd.c)
     rng = np.random.default_rng(0)
     values = [rng.standard_normal(s).astype("float32")
-              for s in [(2, 1, 6, 6), (3, 1, 3, 3), (40, 40)]]
+              for s in [(2, 1, 6, 6), (3, 1, 3, 3), (40, 40), (2, 8, 15, 15), (8, 8, 3, 3)]]
+    inputs = [X, W, A, Y, V]
     try:  # PyTensor prints where it left the C of a failed compile: not here
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            got = pytensor.function([X, W, A], outputs, mode=c_mode(blas_flags))(*values)
-            expected = pytensor.function([X, W, A], outputs, mode="FAST_COMPILE")(*values)
+            got = pytensor.function(inputs, outputs, mode=c_mode(blas_flags))(*values)
+            expected = pytensor.function(inputs, outputs, mode="FAST_COMPILE")(*values)
     except Exception as e:  # a failed compile raises one of several kinds
         why = toolchain.first_line(e)
         if isinstance(e, (OSError, MemoryError)) or toolchain.killed(e):
