@@ -1,5 +1,5 @@
-"""--mode C's fused rectifier and max pooling (c_rewrites.RectifyPool and
-RectifyPoolGrad, c/rectify_pool.c) against the numpy reference: the unfused Ops'
+"""--mode C's fused rectifier and max pooling (ops.RectifyPool and
+RectifyPoolGrad, c/rectify_pool.c, put in by c_rewrites) against the numpy reference: the unfused Ops'
 perform and PyTensor's own graph of the slides' expressions; and the rewrite that
 puts them into the CNN's training graph, only where it is safe."""
 import numpy as np
@@ -9,7 +9,8 @@ from pytensor import tensor as T
 
 from helpers import run_script
 from toolkit import backends
-from toolkit.c_rewrites import MaskWhereEqual, Rectify, RectifyPool, RectifyPoolGrad
+from toolkit.c_rewrites import MaskWhereEqual, Rectify
+from toolkit.ops import MaxPoolGrad, RectifyPool, RectifyPoolGrad
 from toolkit.ops import MaxPool, MaxPoolGrad, max_pool_2d, pool_output_shape
 
 C_MODE = backends.compile_mode("C")
@@ -190,11 +191,13 @@ def test_rectify_pools_own_gradient_is_the_fused_gradient():
     assert_all_equal(c(x), reference(x))
 
 
-def test_pooled_maps_of_the_wrong_shape_are_refused():
+@pytest.mark.parametrize("op", [RectifyPoolGrad, MaxPoolGrad])
+def test_pooled_maps_of_the_wrong_shape_are_refused(op):
+    # a gradient of another shape than the pool's would be read past its end
     X, P, G = T.ftensor4(), T.ftensor4(), T.ftensor4()
-    f = pytensor.function([X, P, G], RectifyPoolGrad((2, 2), False)(X, P, G), mode=C_MODE)
+    f = pytensor.function([X, P, G], op((2, 2), False)(X, P, G), mode=C_MODE)
     x = np.zeros((1, 1, 6, 6), "float32")
-    with pytest.raises(ValueError, match="rectify_pool_grad: the pooled maps"):
+    with pytest.raises(ValueError, match=f"{op.c_function}: the pooled maps"):
         f(x, np.zeros((1, 1, 3, 3), "float32"), np.zeros((1, 1, 2, 3), "float32"))
 
 

@@ -22,7 +22,6 @@ What each costs and saves is measured by bench/profile_step.py (README, "Speed")
 """
 import numpy as np
 from pytensor import scalar
-from pytensor import tensor as T
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.tensor.blas import Dot22, Dot22Scalar
@@ -32,7 +31,8 @@ from pytensor.tensor.random.op import custom_rng_deepcopy
 from pytensor.tensor.rewriting.ofg import inline_ofg_node
 from pytensor.tensor.special import LogSoftmax, Softmax
 
-from toolkit.ckernel import CKernel, c_data, c_frame, same_dtype
+from toolkit.ckernel import CKernel, c_data, c_frame
+from toolkit.ops import MaxPool, MaxPoolGrad, RectifyPool, RectifyPoolGrad
 
 
 @node_rewriter([Softmax, LogSoftmax])
@@ -237,154 +237,7 @@ def parallel_dot(fgraph, node):
 
 
 # --- max_pool_2d(rectify(x)) and its gradient, one pass each ------------------------
-# toolkit.ops' MaxPool and MaxPoolGrad are recognized by name: c_rewrites does not
-# import ops (tests/test_house.py: the kernels' framework is ckernel).
-
-def applies_ops(node, name):
-    """Whether node applies the Op of this name from toolkit/ops.py."""
-    return type(node.op).__name__ == name and type(node.op).__module__ == "toolkit.ops"
-
-
-def pooled_shape(shape, ws, ignore_border):
-    """max_pool_2d's output shape (ops.pool_output_shape): a partial window at the
-    bottom or right edge is kept, unless ignore_border."""
-    *planes, rows, cols = shape
-    if ignore_border:
-        return (*planes, rows // ws[0], cols // ws[1])
-    return (*planes, (rows + ws[0] - 1) // ws[0], (cols + ws[1] - 1) // ws[1])
-
-
-def windows(x, ws, ignore_border, fill):
-    """x's last two dims as (window row, row in it, window col, col in it): cropped
-    to whole windows with ignore_border, else padded with `fill` up to whole ones."""
-    out_rows, out_cols = pooled_shape(x.shape, ws, ignore_border)[-2:]
-    padded = np.full((*x.shape[:-2], out_rows * ws[0], out_cols * ws[1]), fill, dtype=x.dtype)
-    rows, cols = min(x.shape[-2], padded.shape[-2]), min(x.shape[-1], padded.shape[-1])
-    padded[..., :rows, :cols] = x[..., :rows, :cols]
-    return padded.reshape(*x.shape[:-2], out_rows, ws[0], out_cols, ws[1])
-
-
-def from_windows(x_windows, shape):
-    """What windows() cut, back in `shape`: the padding dropped, 0 where no window was."""
-    *planes, out_rows, wr, out_cols, wc = x_windows.shape
-    whole = x_windows.reshape(*planes, out_rows * wr, out_cols * wc)
-    x = np.zeros(shape, dtype=x_windows.dtype)
-    rows, cols = min(shape[-2], whole.shape[-2]), min(shape[-1], whole.shape[-1])
-    x[..., :rows, :cols] = whole[..., :rows, :cols]
-    return x
-
-
-class RectifyPoolOp(CKernel):
-    """What RectifyPool and its gradient share: the window, the border rule and
-    c/rectify_pool.c, with the window size as compile-time constants."""
-    __props__ = ("ws", "ignore_border")
-    c_sources = ("rectify_pool.c",)
-
-    def __init__(self, ws=(2, 2), ignore_border=False):
-        if len(ws) != 2 or min(ws) < 1:
-            raise ValueError(f"ws must be two positive window sizes, got {ws}")
-        super().__init__()
-        self.ws = tuple(int(w) for w in ws)
-        self.ignore_border = bool(ignore_border)
-
-    def c_defines(self, node):
-        return {"WR": self.ws[0], "WC": self.ws[1]}
-
-    def c_sizes(self, x):
-        """C declaring height, width, planes, oh, ow and dims, the pooled shape of x."""
-        wr, wc = self.ws
-        # the same rule as pooled_shape: without ignore_border, the division rounds up
-        up = (0, 0) if self.ignore_border else (wr - 1, wc - 1)
-        return f"""
-    int nd = PyArray_NDIM({x});
-    npy_intp height = PyArray_DIMS({x})[nd - 2], width = PyArray_DIMS({x})[nd - 1];
-    npy_intp planes = 1, dims[NPY_MAXDIMS];
-    npy_intp oh = (height + {up[0]}) / {wr}, ow = (width + {up[1]}) / {wc};
-    for (int d = 0; d < nd - 2; d++) {{
-        planes *= PyArray_DIMS({x})[d];
-        dims[d] = PyArray_DIMS({x})[d];
-    }}
-    dims[nd - 2] = oh;
-    dims[nd - 1] = ow;"""
-
-
-class RectifyPool(RectifyPoolOp):
-    """max_pool_2d(max(x, 0), ws, ignore_border) in one pass over x: each window's
-    maximum, taken from 0 up (max is monotone, so this is the pool of the rectified
-    map). A NaN in a window makes the window NaN, as numpy.maximum does."""
-
-    def make_node(self, x):
-        x = T.as_tensor_variable(x)
-        if x.ndim < 2:
-            raise TypeError("max_pool_2d needs at least 2 dimensions (rows, cols)")
-        out = T.tensor(dtype=x.dtype, shape=x.type.shape[:-2] + (None, None))
-        return Apply(self, [x], [out])
-
-    def perform(self, node, inputs, outputs):
-        # the windows' maxima (NaN if any is NaN), then the rectifier; a partial
-        # window's padding is -inf, which neither wins nor hides a NaN
-        x_windows = windows(inputs[0], self.ws, self.ignore_border, fill=-np.inf)
-        outputs[0][0] = np.maximum(x_windows.max(axis=(-3, -1)), 0).astype(node.outputs[0].dtype)
-
-    def c_code(self, node, name, inputs, outputs, sub):
-        self.c_dtype(node)
-        (x,), (out,) = inputs, outputs
-        return c_frame(sub, {"x": x}, out, "nd", "dims", declarations=self.c_sizes("x"),
-                       call=f"rectify_pool_{name}({c_data(node, 'x')}, {c_data(node, out)}, "
-                            "planes, height, width, oh, ow)")
-
-    def infer_shape(self, fgraph, node, shapes):
-        return [pooled_shape(shapes[0], self.ws, self.ignore_border)]
-
-    def pullback(self, inputs, outputs, cotangents):
-        (x,), (out,), (grad_out,) = inputs, outputs, cotangents
-        return [RectifyPoolGrad(self.ws, self.ignore_border)(x, out, grad_out)]
-
-
-class RectifyPoolGrad(RectifyPoolOp):
-    """The gradient of max_pool_2d(max(x, 0)) with respect to x, given the pooled
-    `out` and its gradient: each window's gradient goes to every element of x that
-    is >= 0 and equal to the window's maximum; other elements, and those in no
-    window, get 0. It is what MaskWhereEqual(r, x, MaxPoolGrad(r, out, g)) computes
-    with r = max(x, 0), for any `out`: r == x exactly where x >= 0, and there r is x."""
-
-    def make_node(self, x, out, grad_out):
-        x, out, grad_out = same_dtype(x, out, grad_out)
-        return Apply(self, [x, out, grad_out], [x.type()])
-
-    def perform(self, node, inputs, outputs):
-        x, out, grad_out = inputs
-        # NaN padding is not >= 0: a partial window's padding gets nothing
-        x_windows = windows(x, self.ws, self.ignore_border, fill=np.nan)
-        gets_it = (x_windows >= 0) & (x_windows == out[..., :, None, :, None])
-        # a product, as the unfused chain computes it: a NaN gradient stays NaN
-        grad_windows = gets_it * grad_out[..., :, None, :, None]
-        outputs[0][0] = from_windows(grad_windows, x.shape).astype(node.outputs[0].dtype)
-
-    def c_code(self, node, name, inputs, outputs, sub):
-        self.c_dtype(node)
-        (x, out, grad_out), (grad,) = inputs, outputs
-        return c_frame(
-            sub, {"x": x, "out": out, "grad_out": grad_out}, grad, "nd", "PyArray_DIMS(x)",
-            declarations=self.c_sizes("x"),
-            check="""
-    if (PyArray_NDIM(out) != nd || PyArray_NDIM(grad_out) != nd
-            || !PyArray_CompareLists(PyArray_DIMS(out), dims, nd)
-            || !PyArray_CompareLists(PyArray_DIMS(grad_out), dims, nd)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "rectify_pool_grad: the pooled maps or their gradient have the wrong shape");
-        ok = 0;
-    }""",
-            call=f"rectify_pool_grad_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
-                 f"{c_data(node, 'grad_out')}, {c_data(node, grad)}, "
-                 "planes, height, width, oh, ow)")
-
-    def infer_shape(self, fgraph, node, shapes):
-        return [shapes[0]]
-
-    def pullback(self, inputs, outputs, cotangents):
-        raise NotImplementedError("second derivatives of max_pool_2d are not implemented")
-
+# (the Ops, RectifyPool and RectifyPoolGrad, are in toolkit/ops.py with the pool's)
 
 def rectified(var):
     """x if var is the rectifier of x: Rectify(x), or maximum(x, 0) before
@@ -421,10 +274,8 @@ def rectifier_gradient_of(node):
     return node.inputs[form[1]], node.inputs[form[2]]
 
 
-@node_rewriter([CKernel])
+@node_rewriter([MaxPool])
 def rectify_pool(fgraph, node):
-    if not applies_ops(node, "MaxPool"):
-        return None
     x = rectified(node.inputs[0])
     if x is not None and x.dtype in ("float32", "float64"):
         fused = RectifyPool(node.op.ws, node.op.ignore_border)(x)
@@ -441,7 +292,7 @@ def rectify_pool_grad(fgraph, node):
     if found is None:
         return None
     x, g = found
-    if g.owner is None or not applies_ops(g.owner, "MaxPoolGrad"):
+    if g.owner is None or not isinstance(g.owner.op, MaxPoolGrad):
         return None
     rectified_x, out, grad_out = g.owner.inputs
     if rectified(rectified_x) is not x or x.dtype not in ("float32", "float64"):

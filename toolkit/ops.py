@@ -329,13 +329,36 @@ class PoolOp(CKernel):
         return {"WR": self.ws[0], "WC": self.ws[1]}
 
 
-class MaxPool(PoolOp):
+class Pooling(PoolOp):
+    """What MaxPool and RectifyPool share: one input of at least 2 dims, pooled by
+    the C function `c_function` of their file, and their gradient's Op."""
+    c_function = None  # the name in the Op's .c file
+    gradient = None    # the Op of the gradient, a PoolOp class
+
     def make_node(self, x):
         x = T.as_tensor_variable(x)
         if x.ndim < 2:
             raise TypeError("max_pool_2d needs at least 2 dimensions (rows, cols)")
         out = T.tensor(dtype=x.dtype, shape=x.type.shape[:-2] + (None, None))
         return Apply(self, [x], [out])
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (x,), (out,) = inputs, outputs
+        return c_frame(sub, {"x": x}, out, "nd", "dims", declarations=c_pool_dims(self, "x"),
+                       call=f"{self.c_function}_{name}({c_data(node, 'x')}, "
+                            f"{c_data(node, out)}, planes, height, width, oh, ow)")
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [pool_output_shape(shapes[0], self.ws, self.ignore_border)]
+
+    def pullback(self, inputs, outputs, cotangents):
+        (x,), (out,), (grad_out,) = inputs, outputs, cotangents
+        return [self.gradient(self.ws, self.ignore_border)(x, out, grad_out)]
+
+
+class MaxPool(Pooling):
+    c_function = "max_pool"
 
     def perform(self, node, inputs, outputs):
         (x,) = inputs
@@ -346,27 +369,44 @@ class MaxPool(PoolOp):
             np.maximum(region, x[..., rows, cols], out=region)
         outputs[0][0] = out
 
-    def c_code(self, node, name, inputs, outputs, sub):
-        self.c_dtype(node)
-        (x,), (out,) = inputs, outputs
-        return c_frame(sub, {"x": x}, out, "nd", "dims", declarations=c_pool_dims(self, "x"),
-                       call=f"max_pool_{name}({c_data(node, 'x')}, {c_data(node, out)}, "
-                            "planes, height, width, oh, ow)")
 
-    def infer_shape(self, fgraph, node, shapes):
-        return [pool_output_shape(shapes[0], self.ws, self.ignore_border)]
-
-    def pullback(self, inputs, outputs, cotangents):
-        (x,), (out,), (grad_out,) = inputs, outputs, cotangents
-        return [MaxPoolGrad(self.ws, self.ignore_border)(x, out, grad_out)]
-
-
-class MaxPoolGrad(PoolOp):
-    """Routes each window's gradient to the element(s) that were its maximum."""
+class PoolingGrad(PoolOp):
+    """What the pools' gradients share: x, the pooled maps and their gradient in, the
+    gradient of x out, computed by the C function `c_function` of their file."""
+    c_function = None  # the name in the Op's .c file
 
     def make_node(self, x, out, grad_out):
         x, out, grad_out = same_dtype(x, out, grad_out)
         return Apply(self, [x, out, grad_out], [x.type()])
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (x, out, grad_out), (grad,) = inputs, outputs
+        return c_frame(
+            sub, {"x": x, "out": out, "grad_out": grad_out}, grad, "nd", "PyArray_DIMS(x)",
+            declarations=c_pool_dims(self, "x"),
+            check=f"""
+    if (PyArray_NDIM(out) != nd || PyArray_NDIM(grad_out) != nd
+            || !PyArray_CompareLists(PyArray_DIMS(out), dims, nd)
+            || !PyArray_CompareLists(PyArray_DIMS(grad_out), dims, nd)) {{
+        PyErr_SetString(PyExc_ValueError,
+                        "{self.c_function}: the pooled maps or their gradient have the wrong shape");
+        ok = 0;
+    }}""",
+            call=f"{self.c_function}_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
+                 f"{c_data(node, 'grad_out')}, {c_data(node, grad)}, "
+                 "planes, height, width, oh, ow)")
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        raise NotImplementedError("second derivatives of max_pool_2d are not implemented")
+
+
+class MaxPoolGrad(PoolingGrad):
+    """Routes each window's gradient to the element(s) that were its maximum."""
+    c_function = "max_pool_grad"
 
     def perform(self, node, inputs, outputs):
         x, out, grad_out = inputs
@@ -376,17 +416,63 @@ class MaxPoolGrad(PoolOp):
             grad[..., rows, cols] = is_max * grad_out[..., :n_rows, :n_cols]
         outputs[0][0] = grad
 
-    def c_code(self, node, name, inputs, outputs, sub):
-        self.c_dtype(node)
-        (x, out, grad_out), (grad,) = inputs, outputs
-        return c_frame(sub, {"x": x, "out": out, "grad_out": grad_out}, grad, "nd",
-                       "PyArray_DIMS(x)", declarations=c_pool_dims(self, "x"),
-                       call=f"max_pool_grad_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
-                            f"{c_data(node, 'grad_out')}, {c_data(node, grad)}, "
-                            "planes, height, width, oh, ow)")
 
-    def infer_shape(self, fgraph, node, shapes):
-        return [shapes[0]]
+# --- max_pool_2d(rectify(x)) in one pass, and its gradient ---------------------------
+# What --mode C runs for the CNN's rectify -> pool (c_rewrites puts them in): the
+# rectified map, as large as the convolution's output, is never written.
 
-    def pullback(self, inputs, outputs, cotangents):
-        raise NotImplementedError("second derivatives of max_pool_2d are not implemented")
+def windows(x, ws, ignore_border, fill):
+    """x's last two dims as (window row, row in it, window col, col in it): cropped
+    to whole windows with ignore_border, else padded with `fill` up to whole ones."""
+    out_rows, out_cols = pool_output_shape(x.shape, ws, ignore_border)[-2:]
+    padded = np.full((*x.shape[:-2], out_rows * ws[0], out_cols * ws[1]), fill, dtype=x.dtype)
+    rows, cols = min(x.shape[-2], padded.shape[-2]), min(x.shape[-1], padded.shape[-1])
+    padded[..., :rows, :cols] = x[..., :rows, :cols]
+    return padded.reshape(*x.shape[:-2], out_rows, ws[0], out_cols, ws[1])
+
+
+def from_windows(x_windows, shape):
+    """What windows() cut, back in `shape`: the padding dropped, 0 where no window was."""
+    *planes, out_rows, wr, out_cols, wc = x_windows.shape
+    whole = x_windows.reshape(*planes, out_rows * wr, out_cols * wc)
+    x = np.zeros(shape, dtype=x_windows.dtype)
+    rows, cols = min(shape[-2], whole.shape[-2]), min(shape[-1], whole.shape[-1])
+    x[..., :rows, :cols] = whole[..., :rows, :cols]
+    return x
+
+
+class RectifyPool(Pooling):
+    """max_pool_2d(max(x, 0), ws, ignore_border) in one pass over x: each window's
+    maximum, taken from 0 up (max is monotone, so this is the pool of the rectified
+    map). A NaN in a window makes the window NaN, as numpy.maximum does."""
+    c_sources = ("rectify_pool.c",)
+    c_function = "rectify_pool"
+
+    def perform(self, node, inputs, outputs):
+        # the windows' maxima (NaN if any is NaN), then the rectifier; a partial
+        # window's padding is -inf, which neither wins nor hides a NaN
+        x_windows = windows(inputs[0], self.ws, self.ignore_border, fill=-np.inf)
+        outputs[0][0] = np.maximum(x_windows.max(axis=(-3, -1)), 0).astype(node.outputs[0].dtype)
+
+
+class RectifyPoolGrad(PoolingGrad):
+    """The gradient of max_pool_2d(max(x, 0)) with respect to x, given the pooled
+    `out` and its gradient: each window's gradient goes to every element of x that
+    is >= 0 and equal to the window's maximum; other elements, and those in no
+    window, get 0. It is what MaskWhereEqual(r, x, MaxPoolGrad(r, out, g)) computes
+    with r = max(x, 0), for any `out`: r == x exactly where x >= 0, and there r is x."""
+    c_sources = ("rectify_pool.c",)
+    c_function = "rectify_pool_grad"
+
+    def perform(self, node, inputs, outputs):
+        x, out, grad_out = inputs
+        # NaN padding is not >= 0: a partial window's padding gets nothing
+        x_windows = windows(x, self.ws, self.ignore_border, fill=np.nan)
+        gets_it = (x_windows >= 0) & (x_windows == out[..., :, None, :, None])
+        # a product, as the unfused chain computes it: a NaN gradient stays NaN
+        grad_windows = gets_it * grad_out[..., :, None, :, None]
+        outputs[0][0] = from_windows(grad_windows, x.shape).astype(node.outputs[0].dtype)
+
+
+MaxPool.gradient = MaxPoolGrad  # each pool's gradient, once both are defined
+RectifyPool.gradient = RectifyPoolGrad
