@@ -197,7 +197,7 @@ def test_pooled_maps_of_the_wrong_shape_are_refused(op):
     X, P, G = T.ftensor4(), T.ftensor4(), T.ftensor4()
     f = pytensor.function([X, P, G], op((2, 2), False)(X, P, G), mode=C_MODE)
     x = np.zeros((1, 1, 6, 6), "float32")
-    with pytest.raises(ValueError, match=f"{op.c_function}: the pooled maps"):
+    with pytest.raises(ValueError, match=f"{op.__name__}: the pooled maps"):
         f(x, np.zeros((1, 1, 3, 3), "float32"), np.zeros((1, 1, 2, 3), "float32"))
 
 

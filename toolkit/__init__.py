@@ -10,8 +10,9 @@
     ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
     compiling   a new graph's C modules compiled on every core, saying so first
     ops         conv2d and max_pool_2d, the Theano functions PyTensor 3 dropped,
-                in numpy and in C (c/corr2d.c, c/winograd.c, c/max_pool.c, and
-                c/rectify_pool.c for a pool of rectified maps), with their size rules
+                in numpy and in C (c/corr2d.c, c/winograd.c, c/max_pool.c,
+                c/pool_grad.c, and c/rectify_pool.c for a pool of rectified maps),
+                with their size rules
     ops_jax     their versions for the JAX backend
     c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all

@@ -3,13 +3,14 @@
 PyTensor 3 dropped Theano's `tensor.nnet.conv2d` and `signal.downsample.max_pool_2d`;
 these two functions bring them back as ordinary graph pieces that `T.grad`
 differentiates. Underneath are five small Ops in the manner of Theano's CorrMM:
-a correlation, its two gradients, and a max pool with its gradient.
+a correlation, its two gradients, and a max pool with its gradient (at the end,
+the pool of rectified maps and its gradient, which --mode C's rewrites put in).
 
 Each Op has two implementations of the same thing:
 - `perform`, in numpy: the readable reference, which the tests compare against
   and which PyTensor runs where it cannot use C (under Numba, in FAST_COMPILE);
-- `c_code`, which PyTensor's C backend (--mode C) compiles from c/corr2d.c and
-  c/max_pool.c (through ckernel.py): the patches unrolled in C, one OpenBLAS gemm
+- `c_code`, which PyTensor's C backend (--mode C) compiles from c/corr2d.c,
+  c/winograd.c, c/max_pool.c and c/pool_grad.c (through ckernel.py): the patches unrolled in C, one OpenBLAS gemm
   per chunk of the batch, the input gradient scattered back in C.
 (ops_jax.py gives them their JAX versions.)
 
@@ -313,8 +314,8 @@ def c_pool_dims(op, x):
 
 
 class PoolOp(CKernel):
-    """What max pooling and its gradient share: the window, the border rule, max_pool.c
-    (with the window size as compile-time constants)."""
+    """What max pooling and its gradient share: the window and the border rule (the
+    window size a compile-time constant of their C, max_pool.c or pool_grad.c)."""
     __props__ = ("ws", "ignore_border")
     c_sources = ("max_pool.c",)
 
@@ -372,8 +373,12 @@ class MaxPool(Pooling):
 
 class PoolingGrad(PoolOp):
     """What the pools' gradients share: x, the pooled maps and their gradient in, the
-    gradient of x out, computed by the C function `c_function` of their file."""
-    c_function = None  # the name in the Op's .c file
+    gradient of x out, computed by c/pool_grad.c with the Op's `gets_gradient`."""
+    c_sources = ("pool_grad.c",)
+    gets_gradient = None  # C: whether an element x of a window with maximum m gets it
+
+    def c_defines(self, node):
+        return {**super().c_defines(node), "GETS_GRADIENT(x, m)": self.gets_gradient}
 
     def make_node(self, x, out, grad_out):
         x, out, grad_out = same_dtype(x, out, grad_out)
@@ -390,10 +395,10 @@ class PoolingGrad(PoolOp):
             || !PyArray_CompareLists(PyArray_DIMS(out), dims, nd)
             || !PyArray_CompareLists(PyArray_DIMS(grad_out), dims, nd)) {{
         PyErr_SetString(PyExc_ValueError,
-                        "{self.c_function}: the pooled maps or their gradient have the wrong shape");
+                        "{type(self).__name__}: the pooled maps or their gradient have the wrong shape");
         ok = 0;
     }}""",
-            call=f"{self.c_function}_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
+            call=f"pool_grad_{name}({c_data(node, 'x')}, {c_data(node, 'out')}, "
                  f"{c_data(node, 'grad_out')}, {c_data(node, grad)}, "
                  "planes, height, width, oh, ow)")
 
@@ -406,7 +411,7 @@ class PoolingGrad(PoolOp):
 
 class MaxPoolGrad(PoolingGrad):
     """Routes each window's gradient to the element(s) that were its maximum."""
-    c_function = "max_pool_grad"
+    gets_gradient = "((x) == (m))"
 
     def perform(self, node, inputs, outputs):
         x, out, grad_out = inputs
@@ -461,8 +466,7 @@ class RectifyPoolGrad(PoolingGrad):
     is >= 0 and equal to the window's maximum; other elements, and those in no
     window, get 0. It is what MaskWhereEqual(r, x, MaxPoolGrad(r, out, g)) computes
     with r = max(x, 0), for any `out`: r == x exactly where x >= 0, and there r is x."""
-    c_sources = ("rectify_pool.c",)
-    c_function = "rectify_pool_grad"
+    gets_gradient = "(((x) >= 0) & ((x) == (m)))"
 
     def perform(self, node, inputs, outputs):
         x, out, grad_out = inputs

@@ -1,6 +1,7 @@
-/* The C kernels behind c_rewrites.py's RectifyPool and RectifyPoolGrad: the CNN's
- * max_pool_2d(rectify(x)) and its gradient, each in one pass over x, so that the
- * rectified map (as large as x) is never written nor read back.
+/* The C kernel behind ops.py's RectifyPool, which c_rewrites.py puts in for the
+ * CNN's max_pool_2d(rectify(x)): one pass over x, so that the rectified map (as
+ * large as x) is never written nor read back. Its gradient, RectifyPoolGrad, is
+ * pool_grad.c's.
  *
  * toolkit/ckernel.py compiles this file once per node: `real` is npy_float32 or
  * npy_float64, FN(name) makes each function's name unique to the node, and WR, WC
@@ -65,62 +66,4 @@ static int FN(rectify_pool)(const real *x, real *out, npy_intp planes, int heigh
         FN(spread_nan)(plane, out + p * oh * ow, height, width, oh, ow);
     }
     return 0;
-}
-
-/* The gradient of max_pool_2d(rectify(x)) with respect to x, given the pooled
- * `out` and its gradient `grad_out`. The unfused chain is
- *     r = max(x, 0);  gr = (r == out[w]) * grad_out[w];  gx = (r == x) * gr
- * (w: the window of each element). r == x exactly where x >= 0, and there r is x,
- * so  gx = (x >= 0 && x == out[w]) * grad_out[w]:  every element equal to its
- * window's maximum gets the window's gradient (Theano's rule for ties), negative
- * elements and NaN get none, and elements in no window (ignore_border) get 0.
- * Written as a product, as the chain computes it, so that a NaN or infinite
- * gradient spreads exactly as there.
- *
- * Row by row: the row's window maxima and gradients are first copied out to one
- * per column (`best`, `gradient`), so that the test then runs branch-free over
- * contiguous memory, which the compiler vectorizes. Returns -1 without memory. */
-static int FN(rectify_pool_grad)(const real *x, const real *out, const real *grad_out,
-                                 real *grad, npy_intp planes, int height, int width,
-                                 int oh, int ow)
-{
-    const int rows = oh * WR < height ? oh * WR : height;  /* rows in some window */
-    const int cols = ow * WC < width ? ow * WC : width;    /* columns in some window */
-    int failed = 0;
-    #pragma omp parallel num_threads(parallel_threads(planes / 64))
-    {
-    /* each thread's own copies of one row of windows, one value per column */
-    real *best = (real *)malloc(2 * ((size_t)cols + 1) * sizeof(real));
-    real *gradient = best + cols + 1;
-    if (best == NULL) {
-        #pragma omp atomic write
-        failed = 1;
-    }
-    #pragma omp for schedule(static)
-    for (npy_intp p = 0; p < planes; p++) {
-        if (best == NULL) continue;
-        const real *plane = x + p * height * width;
-        real *g = grad + p * height * width;
-        for (int r = 0; r < height; r++) {
-            const real *in = plane + (npy_intp)r * width;
-            real *gr = g + (npy_intp)r * width;
-            int c = 0;
-            if (r < rows) {
-                if (r % WR == 0) {  /* a new row of windows: spread its values */
-                    const real *o = out + (p * oh + r / WR) * ow;
-                    const real *go = grad_out + (p * oh + r / WR) * ow;
-                    for (c = 0; c < cols; c++) {
-                        best[c] = o[c / WC];
-                        gradient[c] = go[c / WC];
-                    }
-                }
-                for (c = 0; c < cols; c++)
-                    gr[c] = (real)((in[c] >= 0) & (in[c] == best[c])) * gradient[c];
-            }
-            for (; c < width; c++) gr[c] = 0;  /* in no window */
-        }
-    }
-    free(best);
-    }
-    return failed ? -1 : 0;
 }
