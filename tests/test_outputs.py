@@ -71,21 +71,31 @@ def test_a_log_through_a_link_writes_the_target(tmp_path):
     assert link.is_symlink() and '"epoch": 1' in target.read_text()
 
 
-def test_ctrl_c_says_where_it_stopped_and_how_to_continue(tmp_path):
-    checkpoint = tmp_path / "run.ckpt"
-    proc = subprocess.Popen([sys.executable, *map(str, CNN), "--epochs", "50",
-                             "--checkpoint", checkpoint], cwd=ROOT, text=True,
+def start(args):
+    """A child Python running args, its output piped, Ctrl-C left at its default."""
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=default_sigint)
-    wait_for_line(proc, r"epoch +1 ")
-    wait_for_file(checkpoint, proc)
+
+
+def ctrl_c(proc):
+    """Press Ctrl-C: the run ends with exit 130 and one line on stderr, that line."""
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     lines = err_lines(err)
     assert len(lines) == 1, err
-    names(lines[0], "Ctrl-C", "of 50", "--resume", checkpoint)
-    command = shlex.split(lines[0].split("continue with: ", 1)[1])
+    return lines[0]
+
+
+def test_ctrl_c_says_where_it_stopped_and_how_to_continue(tmp_path):
+    checkpoint = tmp_path / "run.ckpt"
+    proc = start([*map(str, CNN), "--epochs", "50", "--checkpoint", checkpoint])
+    wait_for_line(proc, r"epoch +1 ")
+    wait_for_file(checkpoint, proc)
+    line = ctrl_c(proc)
+    names(line, "Ctrl-C", "of 50", "--resume", checkpoint)
+    command = shlex.split(line.split("continue with: ", 1)[1])
     assert command[:2] == ["python", CNN[0]]
     result = run(*command[1:], "--epochs", 3)  # the printed command, as a user would paste it
     names(result.stdout, f"resumed from {checkpoint} after epoch")
@@ -109,16 +119,9 @@ os.replace = held_replace
 sys.argv = {list(map(str, [*LOGISTIC, "--epochs", 5, "--checkpoint", checkpoint]))!r}
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
-    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=default_sigint)
+    proc = start(["-c", child])
     wait_for_line(proc, r"renaming")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "Traceback" not in err, err
-    lines = err_lines(err)
-    assert len(lines) == 1, err
-    names(lines[0], "Ctrl-C", "after epoch 1 of 5", "--resume", checkpoint)
+    names(ctrl_c(proc), "Ctrl-C", "after epoch 1 of 5", "--resume", checkpoint)
     assert checkpoint.exists()
 
 

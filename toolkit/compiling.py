@@ -82,10 +82,9 @@ def compile_missing(nodes):
     with ThreadPoolExecutor(max_workers=cores) as pool:  # g++ runs as its own process
         headers = {}  # the modules' common headers, parsed once per set of flags
         for module in missing.values():
-            flags = module.compile_args()
-            same = Header.key(flags, module.include_dirs())
+            same = Header.key(module.flags, module.include_dirs())
             if same not in headers:
-                header = Header(Path(cache.dirname), flags, module.include_dirs())
+                header = Header(Path(cache.dirname), module.flags, module.include_dirs())
                 headers[same] = header, pool.submit(header.build) if not header.ready() else None
             module.header = headers[same]
         built = [pool.submit(module.build) for module in missing.values()]
@@ -131,6 +130,7 @@ class Module:
 
     def __init__(self, node, linker, key):
         self.node, self.linker, self.key = node, linker, key
+        self.flags = self.compile_args()
         self.location = None  # the folder of the built module, once built
         self.header = None  # its Header, and the task that builds it (or None)
 
@@ -180,7 +180,7 @@ class Module:
             self.linker.c_compiler().compile_str(
                 module_name=module.code_hash, src_code=module.code(), location=location,
                 include_dirs=self.linker.header_dirs(), lib_dirs=self.linker.lib_dirs(),
-                libs=self.linker.libraries(), preargs=self.compile_args() + header.use(),
+                libs=self.linker.libraries(), preargs=self.flags + header.use(),
                 py_module=False)
         except Exception:
             shutil.rmtree(location, ignore_errors=True)
@@ -251,8 +251,13 @@ class Header:
         import subprocess
         import tempfile
         from pytensor import config
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("".join(f"#include {h}\n" for h in COMMON_HEADERS))
+
+        from toolkit.files import write_atomic
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, "".join(f"#include {h}\n" for h in COMMON_HEADERS))
+        except OSError:  # a read-only cache, a full disk (files.WriteError): no header
+            return
         with tempfile.TemporaryDirectory(dir=self.path.parent) as tmp:
             built = Path(tmp) / "common.h.gch"
             compiling = [f for f in self.flags if not f.startswith(("-l", "-L", "-Wl,"))]
