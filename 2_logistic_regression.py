@@ -11,11 +11,10 @@ import pytensor
 from pytensor import tensor as T
 
 from load import mnist
-from toolkit import backends, trained, training
+from toolkit import backends, training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="C")
-np.random.seed(args.seed)
 mode = backends.prepare(args)  # the backend for this machine, set up before the data
 
 # %% [markdown]
@@ -34,8 +33,7 @@ def model(X, w):
     return T.special.softmax(T.dot(X, w), axis=1)
 
 
-trX, teX, trY, teY = mnist(onehot=True, ntrain=args.ntrain, ntest=args.ntest,
-                           data_dir=args.data_dir)
+trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=True, data_dir=args.data_dir)
 
 X = T.fmatrix()
 Y = T.fmatrix()
@@ -43,8 +41,6 @@ Y = T.fmatrix()
 w = init_weights((784, 10))
 # by name: what --save writes and --params reads
 params = {"w": w}
-if args.params:
-    trained.load(args.params, params, args.script)  # trained weights instead of random ones
 
 py_x = model(X, w)
 y_pred = T.argmax(py_x, axis=1)
@@ -56,12 +52,9 @@ update = [[w, w - gradient * args.lr]]
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=update,
                           allow_input_downcast=True, mode=mode)
 predict = pytensor.function(inputs=[X], outputs=y_pred, allow_input_downcast=True, mode=mode)
-probabilities = pytensor.function(inputs=[X], outputs=py_x, allow_input_downcast=True,
-                                  mode=mode)
+probabilities = pytensor.function([X], py_x, allow_input_downcast=True, mode=mode)
 training.summary(X, py_x, teX, params)
-report = training.Report(args, train)  # one line per epoch; writes --log and --checkpoint
-if args.resume:
-    report.resume(args.resume)  # weights, optimizer, generators and epochs done
+run = training.Run(args, train, params)  # --params, --resume, --log, --checkpoint, --save
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -69,15 +62,12 @@ if args.resume:
 # `--checkpoint PATH` and `--resume PATH` do the same across runs.
 
 # %%
-for i in range(report.epochs_done, args.epochs):
-    report.start_epoch()
-    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
+for i in run.epochs():
+    for start, end in run.minibatches(len(trX)):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.add_cost(batch_cost, end - start)
-    report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
-
-if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
-    trained.save(args.save, params, report.recipe(), probabilities(teX))
+        run.add_cost(batch_cost, end - start)
+    run.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+run.save(probabilities, teX)  # with --save: the weights, and the net's answer for each test image
 
 # %% [markdown]
 # ## What PyTensor made of the cross-entropy
@@ -94,5 +84,5 @@ crossentropy = -T.sum(Y * T.log(py_x), axis=1)  # the cost's, one number per exa
 X.name, Y.name, w.name = "X", "Y", "w"  # a variable prints by its name
 print("the cross-entropy, as written:")
 pytensor.dprint(crossentropy)
-print(f"the cross-entropy, as compiled for --mode {report.mode}:")
+print(f"the cross-entropy, as compiled for --mode {run.mode}:")
 pytensor.dprint(pytensor.function([X, Y], crossentropy, mode=mode))

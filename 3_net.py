@@ -10,11 +10,10 @@ import pytensor
 from pytensor import tensor as T
 
 from load import mnist
-from toolkit import backends, trained, training
+from toolkit import backends, training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="JAX")
-np.random.seed(args.seed)
 mode = backends.prepare(args)  # the backend for this machine, set up before the data
 
 # %% [markdown]
@@ -43,8 +42,7 @@ def model(X, w_h, w_o):
     return pyx
 
 
-trX, teX, trY, teY = mnist(onehot=True, ntrain=args.ntrain, ntest=args.ntest,
-                           data_dir=args.data_dir)
+trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=True, data_dir=args.data_dir)
 
 X = T.fmatrix()
 Y = T.fmatrix()
@@ -58,19 +56,14 @@ y_x = T.argmax(py_x, axis=1)
 cost = T.mean(-T.sum(Y * T.log(py_x), axis=1))  # categorical cross-entropy
 # by name: what --save writes and --params reads
 params = {"w_h": w_h, "w_o": w_o}
-if args.params:
-    trained.load(args.params, params, args.script)  # trained weights instead of random ones
 updates = sgd(cost, list(params.values()), lr=args.lr)
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=mode)
-probabilities = pytensor.function(inputs=[X], outputs=py_x, allow_input_downcast=True,
-                                  mode=mode)
+probabilities = pytensor.function([X], py_x, allow_input_downcast=True, mode=mode)
 training.summary(X, py_x, teX, params)
-report = training.Report(args, train)  # one line per epoch; writes --log and --checkpoint
-if args.resume:
-    report.resume(args.resume)  # weights, optimizer, generators and epochs done
+run = training.Run(args, train, params)  # --params, --resume, --log, --checkpoint, --save
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -78,12 +71,9 @@ if args.resume:
 # `--checkpoint PATH` and `--resume PATH` do the same across runs.
 
 # %%
-for i in range(report.epochs_done, args.epochs):
-    report.start_epoch()
-    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
+for i in run.epochs():
+    for start, end in run.minibatches(len(trX)):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.add_cost(batch_cost, end - start)
-    report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
-
-if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
-    trained.save(args.save, params, report.recipe(), probabilities(teX))
+        run.add_cost(batch_cost, end - start)
+    run.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+run.save(probabilities, teX)  # with --save: the weights, and the net's answer for each test image

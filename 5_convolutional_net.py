@@ -7,24 +7,21 @@
 # %%
 """A convolutional network: three blocks of conv -> rectify -> pool -> dropout,
 then 625 rectified units and a softmax. The talk: 99.5 %."""
-import warnings
-
 import numpy as np
 import pytensor
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
-from load import SAMPLE_DIGIT, mnist, read_digit
-from toolkit import ROOT, backends, draw, trained, training
+from load import mnist
+from toolkit import ROOT, backends, draw, training
+from toolkit.digits import SAMPLE_DIGIT, read_digit
 from toolkit.ops import conv2d, max_pool_2d
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="C",
                            digit=SAMPLE_DIGIT, draw_params=ROOT / "results" / "cnn.npz")
-np.random.seed(args.seed)
 mode = backends.prepare(args)  # the backend for this machine, set up before the data
-with warnings.catch_warnings(action="ignore", category=FutureWarning):
-    srng = RandomStream(seed=args.seed)  # Theano's srng; PyTensor 3 marks it deprecated
+srng = RandomStream(seed=args.seed)  # Theano's srng (PyTensor 3's warning that it is old: off)
 
 # %% [markdown]
 # ## The pieces of the "modern" net, unchanged
@@ -94,8 +91,7 @@ def model(X, w, w2, w3, w4, w_o, p_drop_conv, p_drop_hidden):
     return l1, l2, l3, l4, pyx
 
 
-trX, teX, trY, teY = mnist(onehot=True, ntrain=args.ntrain, ntest=args.ntest,
-                           data_dir=args.data_dir)
+trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=True, data_dir=args.data_dir)
 
 trX = trX.reshape(-1, 1, 28, 28)
 teX = teX.reshape(-1, 1, 28, 28)
@@ -116,19 +112,14 @@ y_x = T.argmax(py_x, axis=1)
 cost = T.mean(-T.sum(Y * T.log(noise_py_x), axis=1))  # categorical cross-entropy
 # by name: what --save writes and --params reads
 params = {"w": w, "w2": w2, "w3": w3, "w4": w4, "w_o": w_o}
-if args.params:
-    trained.load(args.params, params, args.script)  # trained weights instead of random ones
 updates = RMSprop(cost, list(params.values()), lr=args.lr)
 
 train = pytensor.function(inputs=[X, Y], outputs=cost, updates=updates,
                           allow_input_downcast=True, mode=mode)
 predict = pytensor.function(inputs=[X], outputs=y_x, allow_input_downcast=True, mode=mode)
-probabilities = pytensor.function(inputs=[X], outputs=py_x, allow_input_downcast=True,
-                                  mode=mode)
+probabilities = pytensor.function([X], py_x, allow_input_downcast=True, mode=mode)
 training.summary(X, py_x, teX, params)
-report = training.Report(args, train)  # one line per epoch; writes --log and --checkpoint
-if args.resume:
-    report.resume(args.resume)  # weights, optimizer, generators and epochs done
+run = training.Run(args, train, params)  # --params, --resume, --log, --checkpoint, --save
 
 # %% [markdown]
 # ## Training: minibatches of 128, then the accuracy on the test set, each epoch
@@ -138,16 +129,12 @@ if args.resume:
 # gigabytes for the first layers' feature maps.
 
 # %%
-for i in range(report.epochs_done, args.epochs):
-    report.start_epoch()
-    for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
+for i in run.epochs():
+    for start, end in run.minibatches(len(trX)):
         batch_cost = train(trX[start:end], trY[start:end])
-        report.add_cost(batch_cost, end - start)
-    report.end_epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))
-
-if args.save:  # the weights, and the net's answer for each test digit (figures.py draws them)
-    trained.save(args.save, params, report.recipe(),
-                 training.predict_in_batches(probabilities, teX))
+        run.add_cost(batch_cost, end - start)
+    run.end_epoch(np.mean(np.argmax(teY, axis=1) == training.predict_in_batches(predict, teX)))
+run.save(probabilities, teX)  # with --save: the weights, and the net's answer for each test image
 
 # %% [markdown]
 # ## Your own digit
@@ -162,8 +149,7 @@ if args.save:  # the weights, and the net's answer for each test digit (figures.
 
 # %%
 image = read_digit(args.digit)  # a 7 from data/digits/, unless --digit names your own
-training.show_answer(image, probabilities(image.reshape(1, 1, 28, 28))[0])
+training.show_answer(args.digit, image, probabilities(image.reshape(1, 1, 28, 28))[0])
 if args.draw:  # a page to draw digits on, answered by this net's own graph
-    layers = pytensor.function(inputs=[X], outputs=[l1, l2, py_x], allow_input_downcast=True,
-                               mode=mode)
+    layers = pytensor.function([X], [l1, l2, py_x], allow_input_downcast=True, mode=mode)
     draw.serve(layers)

@@ -1,480 +1,68 @@
-"""The one MNIST loader every script shares.
+"""The one MNIST loader every script shares, as in the talk:
 
     from load import mnist
     trX, teX, trY, teY = mnist(ntrain=60000, ntest=10000, onehot=True)
 
-Images come back as float32 rows of 784 pixels scaled to [0, 1]; labels as
-one-hot float32 rows of 10 (or, with onehot=False, integer labels).
+Images come back as float32 rows of 784 pixels scaled to [0, 1]; labels as one-hot
+float32 rows of 10 (or, with onehot=False, integer labels).
 
-Where the files are looked for, in order:
-  1. the `data_dir` argument,
-  2. the MNIST_DIR environment variable,
-  3. this repository's data/mnist/ (committed, so a fresh clone needs no network),
-  4. a per-user cache ($XDG_CACHE_HOME or ~/.cache, then pytensor-tutorials/mnist),
-  5. a download from the public mirrors into that cache.
-Any folder in the MNIST layout (Fashion-MNIST, for one) loads through `data_dir`.
-
-Every file is checked before it is used, and anything wrong with one (damaged gzip
-data, a header that lies, images that are not 28 x 28, labels outside 0-9, a file
-that inflates beyond what its header promises) is one MNISTError naming the file.
-check() does that for a whole folder before any work; the committed MNIST is
-checked by the sha256 of its .gz files.
-
-Your own digit, from a PNG or JPEG, as one more row of the same kind:
-
-    x = read_digit("my_digit.png")   # 784 float32 pixels, made the way MNIST was
+The four files are looked for in `data_dir`, then $MNIST_DIR, then the repository's
+data/mnist/ (committed: a fresh clone needs no network), then a cache the loader
+downloads them into. Each file is checked once a run before it is read, and anything
+wrong with one is one MNISTError naming it (toolkit/mnist_files.py does both).
 """
 import gzip
-import hashlib
-import http.client
 import math
-import os
 import struct
-import sys
-import tempfile
-import time
-import urllib.request
-import warnings
-import zlib
-from pathlib import Path
 
 import numpy as np
 
-REPO_DIR = Path(__file__).resolve().parent / "data" / "mnist"
-SAMPLE_DIGIT = REPO_DIR.parent / "digits" / "7.png"  # an MNIST test 7, written out as a PNG
-
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-
-# sha256 of the *decompressed* files: the gzip container differs between mirrors.
-SHA256 = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-
-# sha256 of the committed .gz files (data/mnist/SHA256SUMS.gz.txt): checking these
-# bytes as they are on disk costs no decompression.
-SHA256_GZ = {
-    "train-images-idx3-ubyte.gz":
-        "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
-    "train-labels-idx1-ubyte.gz":
-        "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
-    "t10k-images-idx3-ubyte.gz":
-        "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
-    "t10k-labels-idx1-ubyte.gz":
-        "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
-}
-
-MIRRORS = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-]
-
-# IDX type byte -> what it stores; MNIST's files all hold unsigned bytes (0x08).
-IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "16-bit integers",
-             0x0C: "32-bit integers", 0x0D: "32-bit floats", 0x0E: "64-bit floats"}
-
-ONE_HOT = np.eye(10, dtype=np.float32)  # row k: label k
-
-# Bytes decompressed at a time: whatever a file inflates to, memory holds one chunk
-# beyond the examples kept.
-CHUNK = 1 << 20
-
-# Deflate inflates a byte to at most 1032 (a long run of zeros): the most a .gz can hold.
-MOST_INFLATION = 1032
-
-# The most pixels read_digit decodes: a 50-megapixel phone photo, and no
-# decompression bomb (a small PNG that says it is gigapixels).
-MAX_PIXELS = 50_000_000
-
-# path -> (size, mtime, inode) of each file this process read whole and found sound:
-# mnist() after check() reads only the examples it returns, and checks nothing twice.
-known_sound_files = {}
+from toolkit import mnist_files
+from toolkit.mnist_files import MNISTError
 
 
-class MNISTError(Exception):
-    """Bad or missing data: the message names the file and what is wrong."""
+def data_folder(ntrain, ntest, data_dir=None):
+    """The folder holding the MNIST files, every file checked (found once a run)."""
+    folder, official = mnist_files.check(ntrain, ntest, data_dir)
+    return folder
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pytensor-tutorials" / "mnist"
+def read_idx(folder, name, n):
+    """The first n examples of an IDX file (`name`, or `name`.gz) as unsigned bytes.
+    An IDX file is a header, then the bytes: the header's 4th byte says how many
+    dimensions follow, each a big-endian 4-byte count (60000, 28, 28 for images)."""
+    path = mnist_files.find(folder, name)
+    with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as f:
+        ndim = f.read(4)[3]
+        shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
+        size = n * math.prod(shape[1:])
+        examples = np.frombuffer(f.read(size), dtype=np.uint8)
+    if examples.size < size:  # checked whole a moment ago: it changed since
+        raise MNISTError(f"{path}: changed while it was read; run again")
+    return examples.reshape(n, *shape[1:])
 
 
-def open_idx(path):
-    return gzip.open(path) if path.suffix == ".gz" else open(path, "rb")
-
-
-def unreadable(path, error):
-    """The one-line MNISTError for a read that failed."""
-    if isinstance(error, EOFError):
-        return MNISTError(f"{path}: truncated: the compressed data ends early")
-    if isinstance(error, (zlib.error, gzip.BadGzipFile)):
-        return MNISTError(f"{path}: corrupted gzip data: {error}")
-    return MNISTError(f"{path}: cannot read: {error}")
-
-
-def describe(shape):
-    return " x ".join(map(str, shape)) if len(shape) <= 4 else f"{len(shape)} dimensions"
-
-
-def read_header(stream, path, kind):
-    """(shape, header bytes) of an MNIST file of `kind`, "images" or "labels", checked:
-    unsigned bytes, 28 x 28 images or one label per example."""
-    start = stream.read(4)
-    if len(start) < 4:
-        raise MNISTError(f"{path}: truncated: {len(start)} bytes, too short for an IDX header")
-    if start[:2] != b"\0\0" or start[2] not in IDX_TYPES or start[3] == 0:
-        raise MNISTError(f"{path}: not an IDX file: magic number 0x{start.hex()}")
-    if start[2] != 0x08:
-        raise MNISTError(f"{path}: not MNIST's format: its {kind} are {IDX_TYPES[start[2]]}, "
-                         f"MNIST's are unsigned bytes (IDX type 0x08)")
-    ndim = start[3]
-    dims = stream.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise MNISTError(f"{path}: truncated: {4 + len(dims)} bytes, its IDX header needs "
-                         f"{4 + 4 * ndim}")
-    shape = struct.unpack(f">{ndim}I", dims)
-    if kind == "images" and shape[1:] != (28, 28):
-        raise MNISTError(f"{path}: not 28 x 28 images: its header says {describe(shape)}; "
-                         f"the scripts need 28 x 28 = 784 pixels an image")
-    if kind == "labels" and ndim != 1:
-        raise MNISTError(f"{path}: not one label per example: its header says {describe(shape)}")
-    return shape, start + dims
-
-
-def check_labels(labels, first, path):
-    outside = np.flatnonzero(labels > 9)
-    if outside.size:
-        at = outside[0]
-        raise MNISTError(f"{path}: labels outside 0-9: {labels[at]} for example {first + at}")
-
-
-def check_room(path, shape, room):
-    """Refuse at once a header promising more bytes than the file can hold: nothing
-    is read, or set aside, for examples that cannot be there."""
-    if math.prod(shape) > room:
-        raise MNISTError(f"{path}: truncated: its header ({describe(shape)}) promises "
-                         f"{math.prod(shape)} bytes, more than a file of its size can hold")
-
-
-def read_body(stream, path, kind, shape, keep, whole, digest=None):
-    """The first `keep` examples after the header, as uint8. With `whole`, the rest is
-    read and checked too, a chunk at a time, stopping at the first byte beyond what
-    the header promises (a small .gz can inflate to gigabytes)."""
-    size = math.prod(shape)  # Python's integers: no overflow, whatever the header says
-    examples = np.empty((keep, *shape[1:]), np.uint8)
-    kept = examples.reshape(-1)
-    done = 0
-    while whole or done < kept.size:
-        chunk = stream.read(CHUNK if whole else min(CHUNK, kept.size - done))
-        if not chunk:
-            break
-        if done + len(chunk) > size:
-            raise MNISTError(f"{path}: too long: more than the {size} bytes of {kind} its "
-                             f"header ({describe(shape)}) promises")
-        values = np.frombuffer(chunk, np.uint8)
-        if kind == "labels":
-            check_labels(values, done, path)
-        wanted = values[:max(0, kept.size - done)]
-        kept[done:done + len(wanted)] = wanted
-        if digest:
-            digest.update(chunk)
-        done += len(chunk)
-    if done < (size if whole else kept.size):
-        raise MNISTError(f"{path}: truncated: {done} bytes of {kind} where its header "
-                         f"({describe(shape)}) promises {size}")
-    return examples
-
-
-def signature(path):
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns, stat.st_ino
-
-
-def remember(path, seen):
-    """Trust `path` from now on while its signature stays `seen`. Not a file written in
-    the last two seconds: a rewrite within one tick of the file system's clock would
-    keep its size and time."""
-    if time.time_ns() - seen[1] > 2 * 10**9:
-        known_sound_files[path.resolve()] = seen
-
-
-def is_known_sound(path, seen, sha256):
-    """Whether `path` needs no reading whole: this process found it sound already, or it
-    is, byte for byte, the committed MNIST .gz (one sha256 of the file, nothing inflated)."""
-    if known_sound_files.get(path.resolve()) == seen:
-        return True
-    if sha256 and path.name in SHA256_GZ:
-        with open(path, "rb") as f:
-            if hashlib.file_digest(f, "sha256").hexdigest() == SHA256_GZ[path.name]:
-                remember(path, seen)
-                return True
-    return False
-
-
-def read_examples(path, kind, n, sha256=None):
-    """The first n examples of an MNIST file, after reading all of it and checking it
-    (against the decompressed sha256, if given) unless it is known sound. None when
-    n is 0 and nothing needs reading."""
-    try:
-        seen = signature(path)
-        whole = not is_known_sound(path, seen, sha256)
-        if not (whole or n):
-            return None
-        digest = hashlib.sha256() if sha256 and whole else None
-        with open_idx(path) as stream:
-            shape, header = read_header(stream, path, kind)
-            check_room(path, shape, seen[0] * (MOST_INFLATION if path.suffix == ".gz" else 1))
-            if digest:
-                digest.update(header)
-            examples = read_body(stream, path, kind, shape, n, whole=whole, digest=digest)
-    except (OSError, EOFError, zlib.error) as e:
-        raise unreadable(path, e) from None
-    if digest and digest.hexdigest() != sha256:
-        raise MNISTError(f"{path}: sha256 mismatch: this is not the MNIST file "
-                         f"(corrupted or replaced); delete it and load again")
-    if whole:
-        remember(path, seen)
-    return examples
-
-
-def header_shape(path, kind):
-    """The shape an MNIST file's header gives, checked, from its header alone."""
-    try:
-        with open_idx(path) as stream:
-            return read_header(stream, path, kind)[0]
-    except (OSError, EOFError, zlib.error) as e:
-        raise unreadable(path, e) from None
-
-
-def find(folder, name):
-    """The .gz or raw file called `name` in folder, or None."""
-    for candidate in (Path(folder) / (name + ".gz"), Path(folder) / name):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def has_all(folder):
-    return folder is not None and all(find(folder, n) for n in FILES.values())
-
-
-def download(folder, mirrors=None, progress=None):
-    """Fetch the four MNIST files into `folder`, verified, each renamed into place.
-
-    A file is first written under a temporary name in `folder`; only once it has
-    arrived whole and its decompressed sha256 matches is it renamed to its
-    real name. An interrupted or corrupted download leaves nothing behind.
-    """
-    mirrors = MIRRORS if mirrors is None else mirrors
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in FILES.values():
-        if find(folder, name):
-            continue
-        errors = []
-        for mirror in mirrors:
-            url = mirror + name + ".gz"
-            try:
-                fetch_verified(url, folder / (name + ".gz"), name, progress)
-                break
-            except (OSError, http.client.HTTPException, MNISTError) as e:
-                errors.append(f"{url}: {e}")
-        else:
-            raise MNISTError(
-                f"could not download {name}.gz from any mirror ({'; '.join(errors)}); "
-                f"put the four MNIST files in {folder} or pass data_dir=")
-
-
-def fetch_verified(url, dest, name, progress=None):
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part.gz", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = make_bar(total, name, progress)
-            received = 0
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-            bar.close()
-        if total is not None and received != total:
-            raise MNISTError(f"{url}: interrupted: got {received} of {total} bytes")
-        read_examples(Path(tmp), kind_of(name), 0, SHA256[name])  # whole, bounded, MNIST's
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def make_bar(total, name, progress=None):
-    from tqdm import tqdm
-    if progress is None:
-        progress = sys.stderr.isatty()
-    return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True,
-                disable=not progress, leave=False)
-
-
-def locate(data_dir=None):
-    """The folder to load from, and whether its files must be MNIST's exactly."""
-    for given, origin in ((data_dir, "data_dir"), (os.environ.get("MNIST_DIR"), "MNIST_DIR")):
-        if given:
-            if not has_all(given):
-                missing = [n for n in FILES.values() if not find(given, n)]
-                raise MNISTError(f"{origin}={given}: missing {', '.join(missing)} (.gz or raw)")
-            return Path(given), False
-    if has_all(REPO_DIR):
-        return REPO_DIR, True
-    cache = cache_dir()
-    if not has_all(cache):
-        try:
-            download(cache)
-        except MNISTError as e:
-            raise MNISTError(f"MNIST not found in {REPO_DIR} or {cache}, and {e}") from None
-    return cache, True
-
-
-def kind_of(name):
-    return "images" if "-images-" in name else "labels"
-
-
-def check_sizes(ntrain, ntest):
-    for split, n in (("train", ntrain), ("test", ntest)):
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
-            raise MNISTError(f"n{split} must be a positive integer, got {n!r}")
-
-
-def load_split(folder, split, n, verify, keep=True):
-    """The first n images and labels of one split (uint8), both files checked whole
-    unless known sound; keep=False only checks them."""
-    image_file = find(folder, FILES[f"{split}_images"])
-    label_file = find(folder, FILES[f"{split}_labels"])
-    count = header_shape(image_file, "images")[0]
-    labels = header_shape(label_file, "labels")[0]
-    if count != labels:
-        raise MNISTError(f"{image_file} holds {count} images but {label_file} "
-                         f"holds {labels} labels")
-    if n > count:
-        raise MNISTError(f"n{split}={n} but {image_file} holds only {count} images")
-    return [read_examples(path, kind_of(path.name), n if keep else 0,
-                          SHA256[path.name.removesuffix(".gz")] if verify else None)
-            for path in (image_file, label_file)]
-
-
-def image_count(path):
-    """How many images an MNIST images file holds, from its header alone."""
-    return header_shape(Path(path), "images")[0]
-
-
-def check(ntrain=60000, ntest=10000, data_dir=None):
-    """Raise MNISTError at once where mnist(ntrain, ntest, data_dir=data_dir) would fail,
-    so that it cannot fail afterwards: every file is read whole and checked (headers,
-    sizes, labels, gzip's CRC), and the committed MNIST is checked by the sha256 of
-    its .gz files alone. What passes is not read whole again by mnist() in this process."""
-    check_sizes(ntrain, ntest)
-    folder, verify = locate(data_dir)
-    for split, n in (("train", ntrain), ("test", ntest)):
-        load_split(folder, split, n, verify, keep=False)
+def one_hot(labels, n=10):
+    """Label k as a row of n float32 numbers, all 0 but a 1 at k."""
+    return np.eye(n, dtype=np.float32)[labels]
 
 
 def mnist(ntrain=60000, ntest=10000, onehot=True, data_dir=None):
     """trX, teX, trY, teY: the first `ntrain` training and `ntest` test examples."""
-    check_sizes(ntrain, ntest)
-    folder, verify = locate(data_dir)
-    trX, trY = load_split(folder, "train", ntrain, verify)
-    teX, teY = load_split(folder, "test", ntest, verify)
-    trX = trX.reshape(ntrain, 784) / np.float32(255)  # float32 throughout, as the scripts are
-    teX = teX.reshape(ntest, 784) / np.float32(255)
+    folder = data_folder(ntrain, ntest, data_dir)
+    trX = read_idx(folder, "train-images-idx3-ubyte", ntrain).reshape(ntrain, 28 * 28)
+    teX = read_idx(folder, "t10k-images-idx3-ubyte", ntest).reshape(ntest, 28 * 28)
+    trY = read_idx(folder, "train-labels-idx1-ubyte", ntrain)
+    teY = read_idx(folder, "t10k-labels-idx1-ubyte", ntest)
+
+    trX = trX / np.float32(255)  # float32 throughout, as the scripts are
+    teX = teX / np.float32(255)
+
     if onehot:
-        return trX, teX, ONE_HOT[trY], ONE_HOT[teY]
+        return trX, teX, one_hot(trY), one_hot(teY)
     return trX, teX, trY.astype(np.int64), teY.astype(np.int64)
 
 
-def read_grey(image_file, name):
-    """The picture's grey levels in [0, 1] (grey_levels), or one MNISTError naming it."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours is lower
-            warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF: read as stored
-            with Image.open(image_file) as image:
-                return grey_levels(image, name)
-    except FileNotFoundError:
-        raise MNISTError(f"{name}: no such file") from None
-    except Image.DecompressionBombError as e:  # far beyond MAX_PIXELS: Pillow refused first
-        raise MNISTError(f"{name}: too large ({e}); read_digit takes at most "
-                         f"{MAX_PIXELS} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:  # Pillow's own
-        raise MNISTError(f"{name}: not a PNG or JPEG image ({e})") from None
-
-
-def grey_levels(image, name):
-    """An opened picture's grey levels, turned upright by its EXIF orientation (as a
-    phone stores a photo), transparency as white paper. Its size is checked from its
-    header, before any pixel is decoded."""
-    from PIL import Image, ImageOps
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise MNISTError(f"{name}: too large: {width} x {height} = {width * height} pixels, "
-                         f"read_digit takes at most {MAX_PIXELS}; scale it down")
-    image.load()
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = image.convert("RGBA")
-        paper = Image.new("RGBA", image.size, "white")
-        image = Image.alpha_composite(paper, image)
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255
-
-
-def read_digit(image_file):
-    """A picture of one handwritten digit as an MNIST image: 784 float32 pixels in
-    [0, 1], light ink on black, made the way MNIST was made from NIST's scans: the
-    digit scaled to fit a 20 x 20 box (its aspect kept, anti-aliased to grey levels)
-    and moved so that its centre of mass is the centre of the 28 x 28 image.
-
-    `image_file`: a path, or a file object (a web page's upload, say). Any size up to
-    MAX_PIXELS; dark ink on light paper or light on dark (the border decides);
-    transparency counts as paper; a phone photo's EXIF orientation is applied.
-    MNISTError, naming the file, for a file that is not an image, one too large, an
-    empty one, or one of a single colour."""
-    from PIL import Image
-    path = image_file
-    if not isinstance(image_file, (str, os.PathLike)):
-        path = getattr(image_file, "name", "the image given")
-    grey = read_grey(image_file, path)
-    if grey.size == 0:
-        raise MNISTError(f"{path}: an empty image")
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    ink = grey - paper if paper < 0.5 else paper - grey  # light ink on dark, whatever it was
-    contrast = float(ink.max())
-    if contrast < 0.1:
-        raise MNISTError(f"{path}: all one colour, no digit to read")
-    ink = np.clip(ink / contrast, 0, 1)
-    rows, cols = np.nonzero(ink > 0.25)
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    height, width = ink.shape
-    scale = 20 / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    box = Image.fromarray(np.uint8(np.round(ink * 255))).resize(size, Image.LANCZOS)
-    box = np.asarray(box, dtype=np.float32) / 255
-    total = box.sum()
-    centre = [(np.arange(n) * box.sum(axis=1 - axis)).sum() / total
-              for axis, n in enumerate(box.shape)]
-    top, left = (int(np.clip(round(13.5 - c), 0, 28 - n)) for c, n in zip(centre, box.shape))
-    digit = np.zeros((28, 28), dtype=np.float32)
-    digit[top:top + box.shape[0], left:left + box.shape[1]] = box
-    return digit.reshape(784)
-
-
 if __name__ == "__main__":
-    start = time.perf_counter()
     trX, teX, trY, teY = mnist()
-    print(f"loaded {len(trX)} + {len(teX)} images in {time.perf_counter() - start:.2f} s")
+    print(f"loaded {len(trX)} training and {len(teX)} test images")

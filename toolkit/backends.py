@@ -74,6 +74,9 @@ def prepare(args):
     falls back from the script's default; a mode that cannot run here ends the run
     with one line (exit 2; raises in a notebook). Call it before loading any data."""
     from toolkit.notebook import stop
+    # RandomStream, Theano's srng, which the scripts keep as on the slides, warns on
+    # creation that PyTensor 3 prefers numpy-style generators: not the learner's concern
+    warnings.filterwarnings("ignore", "RandomStream is deprecated", FutureWarning)
     try:
         name, note = choose(args.mode, args.device, default=args.default_mode)
         if note:

@@ -6,7 +6,7 @@ script's own compiled graph with its trained weights.
 
 The standard library serves it, on 127.0.0.1 only. The page (draw.html, beside
 this file) posts each drawing as a PNG to /answer; the answer is JSON: the net's
-digit, its ten probabilities, the 28 x 28 image it saw (load.read_digit's MNIST
+digit, its ten probabilities, the 28 x 28 image it saw (read_digit's MNIST
 preprocessing) and the feature maps of its first layers. The page only shows
 what the server sent: no part of the net runs in JavaScript.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from load import MNISTError, read_digit
+from toolkit.digits import MNISTError, read_digit
 from toolkit import training
 
 PAGE = Path(__file__).with_name("draw.html")

@@ -80,12 +80,13 @@ def weight(meta, arrays, name, path):
     return arrays[name]
 
 
-def load(path, params, script=None):
+def load(path, params, script=None, contents=None):
     """Set every shared variable of `params` from a --save file of `script`; nothing is
     set unless every weight is there, of the model's shape. A file that is not: one
-    line, exit 2 (an exception in a notebook)."""
+    line, exit 2 (an exception in a notebook). `contents`: what read(path) gave,
+    where the file was read already."""
     try:
-        meta, arrays = read(path, script)
+        meta, arrays = contents or read(path, script)
         weights = {name: weight(meta, arrays, name, path) for name in params}
         for name, variable in params.items():
             theirs, ours = weights[name].shape, variable.get_value(borrow=True).shape

@@ -1,22 +1,20 @@
-"""What the talk's training loop leaves implicit: the command line, the minibatch
-ranges, and a report of each epoch (timed, printed, logged, checkpointed).
+"""What the talk's training loop leaves implicit: the command line, and one Run
+that loads --params, resumes, times and prints each epoch, logs, checkpoints and
+saves.
 
-The model, the cost, the updates, the seed and the loop itself stay in each
-script, as on the slides:
+The model, the cost, the updates, the compiled functions and the loop itself stay
+in each script, as on the slides:
 
-    args = training.parse_args(epochs=100, lr=0.05, mode="C")
-    np.random.seed(args.seed)
+    args = training.parse_args(epochs=100, lr=0.05, mode="C")  # also seeds numpy
     mode = backends.prepare(args)
     ...
-    report = training.Report(args, train)
-    if args.resume:
-        report.resume(args.resume)
-    for i in range(report.epochs_done, args.epochs):
-        report.start_epoch()
-        for start, end in training.minibatches(len(trX), args.batch_size, progress=True):
-            batch_cost = train(trX[start:end], trY[start:end])
-            report.add_cost(batch_cost, end - start)
-        report.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+    run = training.Run(args, train, params)
+    for i in run.epochs():
+        for start, end in run.minibatches(len(trX)):
+            cost = train(trX[start:end], trY[start:end])
+            run.add_cost(cost, end - start)
+        run.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
+    run.save(probabilities, teX)
 
 In a Jupyter kernel (or VS Code's, or PyCharm's cells) the command line is not
 read: the defaults in the parse_args call hold, and errors raise as exceptions.
@@ -32,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit import backends, checkpoint
+from toolkit import backends, checkpoint, mnist_files, trained
+from toolkit.digits import read_digit
 from toolkit.files import WriteError, writable, write_jsonl
 from toolkit.notebook import LearningCurve, in_notebook, show_digit, stop
 
@@ -53,8 +52,16 @@ def positive_int(text):
 
 def positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def seed_int(text):
+    """A seed numpy and PyTensor's generators both take: 0 to 2**32 - 1."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**32 - 1}, got {text}")
     return value
 
 
@@ -84,8 +91,10 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     too; a --draw run with neither --params nor --resume reads `draw_params`.
 
     Returns argparse's namespace; .mode is the --mode asked for (None: the
-    script's default, .default_mode). In a notebook the defaults are used as they
-    are. A bad argument, an output folder that does not exist, a data folder
+    script's default, .default_mode), .data what the run trains on (Run.recipe),
+    .trained the --params file's contents, read once. numpy's generator is seeded
+    with --seed, so init_weights draws the same weights every run. In a notebook
+    the defaults are used as they are. A bad argument, an output folder that does not exist, a data folder
     without MNIST, a --params or --digit file that is not one ends a terminal run
     with one line (argparse's exit 2) and raises in a notebook. Run from a terminal,
     Ctrl-C then ends the run in one line too (stop_on_ctrl_c).
@@ -98,7 +107,8 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
                         help=f"examples per update (default {batch_size})")
     parser.add_argument("--lr", type=positive_float, default=lr,
                         help=f"learning rate (default {lr})")
-    parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    parser.add_argument("--seed", type=seed_int, default=seed,
+                        help=f"random seed (default {seed})")
     parser.add_argument("--ntrain", type=positive_int, default=60000,
                         help="train on the first N images (default 60000)")
     parser.add_argument("--ntest", type=positive_int, default=10000,
@@ -147,18 +157,18 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
     check_output_paths(parser, save=args.save, log=args.log, checkpoint=args.checkpoint)
-    from load import MNISTError, check, read_digit
-    from toolkit import trained
+    args.trained = None
     try:
-        check(args.ntrain, args.ntest, args.data_dir)
-        if args.params:
-            trained.read(args.params, args.script)  # whole and this script's, or one line
+        args.data = data_set(*mnist_files.check(args.ntrain, args.ntest, args.data_dir))
+        if args.params:  # whole and this script's, or one line
+            args.trained = trained.read(args.params, args.script)
         if getattr(args, "digit", None):
             read_digit(args.digit)
-    except (MNISTError, trained.TrainedError) as e:
+    except (mnist_files.MNISTError, trained.TrainedError) as e:
         if notebook:
             raise
         parser.error(str(e))
+    np.random.seed(args.seed)
     if not notebook and argv is None:  # a run from the command line itself
         stop_on_ctrl_c(args.script)
     return args
@@ -243,24 +253,28 @@ def predict_in_batches(predict, X, batch_size=1000):
                            for start, end in minibatches(len(X), batch_size)])
 
 
-class Report:
-    """Times and prints each epoch of the loop, and writes --log and --checkpoint.
+class Run:
+    """A training run of the compiled `train`, updating `params` (the weights by name,
+    as --save writes them): it starts from --params or --resume, times and prints
+    each epoch, writes --log and --checkpoint after each, and --save at the end.
 
-    An epoch is start_epoch(), one add_cost() per minibatch, then end_epoch() with
-    the test accuracy. The training time runs from start_epoch to the last
-    add_cost; the evaluation time from there to end_epoch. epochs_done counts the
-    epochs ended, those of a resumed checkpoint included: the loop runs
-    range(report.epochs_done, args.epochs), so a notebook's training cell run
-    again continues where the model is."""
+    An epoch is one turn of epochs(), one add_cost() per minibatch, then end_epoch()
+    with the test accuracy. The training time runs from the epoch's start to the
+    last add_cost; the evaluation time from there to end_epoch. epochs_done counts
+    the epochs ended, those of a resumed checkpoint included, and epochs() starts
+    there: a notebook's training cell run again continues where the model is."""
 
-    def __init__(self, args, train):
-        self.args, self.train = args, train
+    def __init__(self, args, train, params):
+        self.args, self.train, self.params = args, train, params
         self.mode = backends.mode_name(train)  # what `train` was compiled for
         self.device = backends.device_name(self.mode)
         self.records = []
         self.started = None
-        self.data = data_set(args.data_dir)
         self.curve = LearningCurve() if in_notebook() else None  # a terminal prints only
+        if args.params:  # trained weights instead of random ones
+            trained.load(args.params, params, args.script, contents=args.trained)
+        if args.resume:  # weights, optimizer, generators and epochs done
+            self.resume(args.resume)
 
     def resume(self, path):
         """Set every variable `train` updates (weights, optimizer state, random
@@ -291,7 +305,7 @@ class Report:
         args = self.args
         return {"script": args.script, "lr": args.lr, "batch_size": args.batch_size,
                 "seed": args.seed, "ntrain": args.ntrain, "ntest": args.ntest,
-                "epochs": self.epochs_done, "params": args.params, "data": self.data,
+                "epochs": self.epochs_done, "params": args.params, "data": args.data,
                 "mode": self.mode, "device": self.device}
 
     def tell_ctrl_c(self, where):
@@ -312,6 +326,18 @@ class Report:
         except WriteError as e:
             stop(e, self.args.script)
 
+    def epochs(self):
+        """The numbers of the epochs still to run, up to --epochs, each one started
+        (timed, and a Ctrl-C inside it says so) as the loop reaches it."""
+        for epoch in range(self.epochs_done, self.args.epochs):
+            self.start_epoch()
+            yield epoch + 1
+
+    def minibatches(self, n):
+        """(start, end) of each --batch-size minibatch of n examples, with a progress
+        bar where someone is watching."""
+        return minibatches(n, self.args.batch_size, progress=True)
+
     def start_epoch(self):
         self.tell_ctrl_c("in epoch")
         self.started = self.last_cost = time.perf_counter()
@@ -326,7 +352,7 @@ class Report:
     def end_epoch(self, test_accuracy):
         """Print the epoch's line, rewrite --log and --checkpoint; the epoch's record."""
         if self.started is None:
-            raise RuntimeError("end_epoch() without start_epoch()")
+            raise RuntimeError("end_epoch() outside an epoch of epochs()")
         test_accuracy = float(test_accuracy)  # JAX computes it only when asked for it
         now = time.perf_counter()
         record = {"epoch": len(self.records) + 1, "test_accuracy": test_accuracy,
@@ -354,20 +380,26 @@ class Report:
             self.tell_ctrl_c("after epoch")
         return record
 
+    def save(self, probabilities, X):
+        """With --save: the weights, and probabilities(X), the net's answer for each
+        test image (figures.py draws them), computed only then."""
+        if self.args.save:
+            trained.save(self.args.save, self.params, self.recipe(),
+                         predict_in_batches(probabilities, X))
 
-def data_set(data_dir):
+
+def data_set(folder, official):
     """What a run trained on: "MNIST" (the official files, checked by their sha256)
     or the absolute path of the folder it was given (--data-dir or MNIST_DIR)."""
-    from load import locate
-    folder, official = locate(data_dir)
     return "MNIST" if official else str(Path(folder).resolve())
 
 
-def show_answer(image, probabilities):
-    """Print the net's answer for one digit, `predicted: 7`, then every class's
-    probability; in a notebook, also the image as the net saw it and the bars."""
+def show_answer(name, image, probabilities):
+    """Print the net's answer for the digit of the file `name`, `predicted: 7 for
+    my_digit.png`, then every class's probability; in a notebook, also the image as
+    the net saw it and the bars."""
     answer = int(np.argmax(probabilities))
-    print(f"predicted: {answer}")
+    print(f"predicted: {answer} for {os.path.relpath(name) if os.path.isabs(name) else name}")
     print("  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities)), flush=True)
     if in_notebook():
         show_digit(image, probabilities)
