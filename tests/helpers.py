@@ -110,7 +110,7 @@ def blank_mnist(folder):
     import gzip
     import math
 
-    from load import FILES
+    from toolkit.mnist_files import FILES
     folder.mkdir(exist_ok=True)
     for key, name in FILES.items():
         n = 60000 if key.startswith("train") else 10000

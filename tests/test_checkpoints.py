@@ -302,7 +302,7 @@ def test_terminal_and_notebook_resume_each_other(tmp_path):
     notebook = notebook_of("2_logistic_regression.py", epochs=2, ntrain=1000, ntest=200,
                            mode="C", resume=str(first), checkpoint=str(second))
     nbformat = pytest.importorskip("nbformat")
-    again = [c for c in notebook.cells if "report.start_epoch()" in c.source][0].source
+    again = [c for c in notebook.cells if "run.epochs()" in c.source][0].source
     notebook.cells.append(nbformat.v4.new_code_cell("args.epochs = 3"))
     notebook.cells.append(nbformat.v4.new_code_cell(again))  # the training cell, run again
     output = execute(notebook)

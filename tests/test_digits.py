@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from helpers import ROOT, err_lines, names, run, run_script
-from load import SAMPLE_DIGIT, MNISTError, mnist, read_digit
+from load import MNISTError, mnist
+from toolkit.digits import SAMPLE_DIGIT, read_digit
 
 SCRIPT = "5_convolutional_net.py"
 PARAMS = "results/cnn.npz"
@@ -47,7 +48,7 @@ def answer(stdout):
     lines = stdout.splitlines()
     at = max(i for i, line in enumerate(lines) if line.startswith("predicted: "))
     probabilities = [float(p.split(": ")[1]) for p in lines[at + 1].split("  ")]
-    return int(lines[at].split(": ")[1]), probabilities
+    return int(lines[at].split()[1]), probabilities
 
 
 def test_the_weights_are_the_trained_ones_and_nothing_is_trained(cnn):

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from helpers import ROOT, default_sigint, err_lines, names, wait_for_line
-from load import read_digit
+from toolkit.digits import read_digit
 from toolkit import draw
 
 SCRIPT = "5_convolutional_net.py"

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 import load
+from toolkit import mnist_files
 from helpers import names, one_line, run
-from load import FILES, MNISTError, mnist
+from load import MNISTError, mnist
+from toolkit.mnist_files import FILES
 
 REAL = Path(load.__file__).parent / "data" / "mnist"
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i4"): 0x0C,
@@ -69,7 +71,7 @@ def flip(data, at):
 @pytest.mark.parametrize("gz", [True, False])
 def test_tiny_set_loads_exactly(tmp_path, gz):
     data = tiny_set(tmp_path, gz=gz)
-    load.check(7, 5, tmp_path)
+    mnist_files.check(7, 5, tmp_path)
     trX, teX, trY, teY = mnist(ntrain=7, ntest=5, data_dir=tmp_path)
     assert trX.dtype == np.float32 and trX.shape == (7, 784) and teX.shape == (5, 784)
     np.testing.assert_array_equal(trX, data["train_images"].reshape(7, -1) / np.float32(255))
@@ -95,7 +97,7 @@ def test_mixed_gz_and_raw_and_env_var(tmp_path, monkeypatch):
 def refused(folder=None, ntrain=7, ntest=5):
     """The one line check() refuses the folder with; mnist() must refuse it the same way."""
     with pytest.raises(MNISTError) as checked:
-        load.check(ntrain, ntest, folder)
+        mnist_files.check(ntrain, ntest, folder)
     with pytest.raises(MNISTError) as loaded:
         mnist(ntrain, ntest, data_dir=folder)
     message = str(checked.value)
@@ -170,7 +172,7 @@ def test_image_count_refuses_a_damaged_header_in_one_line(tmp_path, damage):
     path = gz_path(tmp_path, "test_images")
     path.write_bytes(change(path.read_bytes()))
     with pytest.raises(MNISTError) as info:
-        load.image_count(path)
+        mnist_files.image_count(path)
     names(str(info.value), path, word)
 
 
@@ -250,7 +252,7 @@ def test_a_small_gz_that_inflates_far_is_stopped_early(tmp_path):
 def test_bad_sizes(tmp_path, ntrain, ntest, match):
     tiny_set(tmp_path)
     with pytest.raises(MNISTError, match=match):
-        load.check(ntrain, ntest, tmp_path)
+        mnist_files.check(ntrain, ntest, tmp_path)
     expect_error(match, ntrain=ntrain, ntest=ntest, data_dir=tmp_path)
 
 
@@ -269,7 +271,7 @@ def long_ago(folder):
 def test_mnist_trusts_a_check_only_while_the_file_is_unchanged(tmp_path):
     tiny_set(tmp_path)
     long_ago(tmp_path)
-    load.check(7, 5, tmp_path)
+    mnist_files.check(7, 5, tmp_path)
     path = gz_path(tmp_path, "test_labels")
     path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 10, 3, 4], np.uint8))))
     names(refused(tmp_path), path, "10")
@@ -279,21 +281,21 @@ def test_a_file_written_just_now_is_read_again(tmp_path, monkeypatch):
     """Within a file system's timestamp tick a rewrite of the same size would look
     unchanged, so a file as young as that is never trusted."""
     tiny_set(tmp_path)
-    load.check(7, 5, tmp_path)
+    mnist_files.check(7, 5, tmp_path)
     wholes = spy_on_reads(monkeypatch)
     mnist(7, 5, data_dir=tmp_path)
-    assert wholes.count(True) == 4
+    assert len(wholes) == 4
 
 
 def spy_on_reads(monkeypatch):
-    """For each file load reads, whether it reads it whole (decompressing all of it)."""
+    """The files the loader reads whole (decompressing all of it), in order."""
     wholes = []
-    read_body = load.read_body
+    read_body = mnist_files.read_body
 
-    def spy(*args, whole, **kwargs):
-        wholes.append(whole)
-        return read_body(*args, whole=whole, **kwargs)
-    monkeypatch.setattr(load, "read_body", spy)
+    def spy(stream, path, *args, **kwargs):
+        wholes.append(path)
+        return read_body(stream, path, *args, **kwargs)
+    monkeypatch.setattr(mnist_files, "read_body", spy)
     return wholes
 
 
@@ -306,8 +308,8 @@ def trusted_copy(tmp_path, monkeypatch):
     for name in FILES.values():
         (folder / (name + ".gz")).write_bytes((REAL / (name + ".gz")).read_bytes())
     long_ago(folder)
-    monkeypatch.setattr(load, "REPO_DIR", folder)
-    monkeypatch.setattr(load, "known_sound_files", {})
+    monkeypatch.setattr(mnist_files, "REPO_DIR", folder)
+    monkeypatch.setattr(mnist_files, "known_sound_files", {})
     monkeypatch.delenv("MNIST_DIR", raising=False)
     return folder
 
@@ -315,10 +317,10 @@ def trusted_copy(tmp_path, monkeypatch):
 def test_the_committed_data_is_checked_by_its_gz_sha256_and_inflated_once(
         trusted_copy, monkeypatch):
     wholes = spy_on_reads(monkeypatch)
-    load.check()
+    mnist_files.check()
     assert wholes == []  # the sha256 of the .gz files alone: nothing inflated
     trX, teX, trY, teY = mnist()
-    assert wholes == [False] * 4 and trX.shape == (60000, 784)  # read once, by mnist()
+    assert wholes == [] and trX.shape == (60000, 784)  # only what it returns is read
 
 
 def test_the_committed_data_in_another_gzip_container_is_checked_whole(
@@ -328,36 +330,36 @@ def test_the_committed_data_in_another_gzip_container_is_checked_whole(
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
     long_ago(trusted_copy)
     wholes = spy_on_reads(monkeypatch)
-    load.check()
-    assert wholes == [True]  # its decompressed sha256 is MNIST's
+    mnist_files.check()
+    assert wholes == [path]  # its decompressed sha256 is MNIST's
     mnist(ntrain=10, ntest=10)
-    assert wholes == [True, False, False, False, False]  # and trusted from then on
+    assert wholes == [path]  # and trusted from then on
 
 
 def test_the_sha256_of_the_committed_gz_files_are_the_sums_file(monkeypatch):
     sums = dict(line.split()[::-1] for line in (REAL / "SHA256SUMS.gz.txt").read_text()
                 .splitlines())
-    assert load.SHA256_GZ == sums
+    assert mnist_files.SHA256_GZ == sums
 
 
 @pytest.fixture
 def no_data_anywhere(tmp_path, monkeypatch):
     """No repo copy, an empty cache, and mirrors that are whatever the test says."""
-    monkeypatch.setattr(load, "REPO_DIR", tmp_path / "repo")
+    monkeypatch.setattr(mnist_files, "REPO_DIR", tmp_path / "repo")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("MNIST_DIR", raising=False)
     return tmp_path / "cache" / "pytensor-tutorials" / "mnist"
 
 
 def test_no_data_and_no_network_says_what_to_do(no_data_anywhere, monkeypatch):
-    monkeypatch.setattr(load, "MIRRORS", ["http://127.0.0.1:9/"])  # discard port: refused
+    monkeypatch.setattr(mnist_files, "MIRRORS", ["http://127.0.0.1:9/"])  # discard port: refused
     message = expect_error("could not download", ntrain=1, ntest=1)
     assert "data_dir" in message and str(no_data_anywhere) in message
 
 
 def test_checksum_mismatch_in_the_trusted_folder(tmp_path, monkeypatch):
     tiny_set(tmp_path / "repo")  # right names, wrong contents: not the MNIST files
-    monkeypatch.setattr(load, "REPO_DIR", tmp_path / "repo")
+    monkeypatch.setattr(mnist_files, "REPO_DIR", tmp_path / "repo")
     monkeypatch.delenv("MNIST_DIR", raising=False)
     names(refused(ntrain=1, ntest=1), "sha256 mismatch", tmp_path / "repo")
 
@@ -399,7 +401,7 @@ def mirror(monkeypatch):
     thread.start()
     MirrorHandler.damage = None
     MirrorHandler.requests = []
-    monkeypatch.setattr(load, "MIRRORS", [f"http://127.0.0.1:{server.server_port}/"])
+    monkeypatch.setattr(mnist_files, "MIRRORS", [f"http://127.0.0.1:{server.server_port}/"])
     yield MirrorHandler
     server.shutdown()
     server.server_close()
@@ -507,7 +509,7 @@ def problem(message, path):
 def outcome(folder, ntrain):
     """'loaded', or what check() refused the folder for (and mnist() must agree)."""
     try:
-        load.check(ntrain, 10000, folder)
+        mnist_files.check(ntrain, 10000, folder)
     except MNISTError as e:
         with pytest.raises(MNISTError, match="^" + re.escape(str(e)) + "$"):
             mnist(ntrain, 10000, data_dir=folder)

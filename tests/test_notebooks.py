@@ -80,13 +80,13 @@ def test_importing_ipykernel_is_not_being_in_a_notebook():
 
 CURVE_CHECK = ("import os, matplotlib, matplotlib.pyplot as plt\n"
                "print('backend', os.environ.get('MPLBACKEND'), matplotlib.get_backend())\n"
-               "print('figures', len(plt.get_fignums()), 'draws', report.curve.draws)")
+               "print('figures', len(plt.get_fignums()), 'draws', run.curve.draws)")
 
 
 def shown_curve(notebook, epochs):
     """The training cell shows one image, a display updated after each epoch, and no
     pyplot figure is left for a backend to show again."""
-    training_cell = next(c for c in notebook.cells if "report.start_epoch()" in c.source)
+    training_cell = next(c for c in notebook.cells if "run.epochs()" in c.source)
     images = [o for o in training_cell.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1, training_cell.outputs
     assert images[0]["output_type"] == "display_data"

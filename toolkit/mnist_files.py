@@ -80,7 +80,7 @@ CHUNK = 1 << 20
 MOST_INFLATION = 1032
 
 # path -> (size, mtime, inode) of each file this process read whole and found sound:
-# mnist() after check() reads only the examples it returns, and checks nothing twice.
+# a run checks each file once, however often it calls check() and mnist().
 known_sound_files = {}
 
 
@@ -150,33 +150,23 @@ def check_room(path, shape, room):
                          f"{math.prod(shape)} bytes, more than a file of its size can hold")
 
 
-def read_body(stream, path, kind, shape, keep, whole, digest=None):
-    """The first `keep` examples after the header, as uint8. With `whole`, the rest is
-    read and checked too, a chunk at a time, stopping at the first byte beyond what
-    the header promises (a small .gz can inflate to gigabytes)."""
+def read_body(stream, path, kind, shape, digest=None):
+    """Read and check everything after the header, a chunk at a time, stopping at the
+    first byte beyond what the header promises (a small .gz can inflate to gigabytes)."""
     size = math.prod(shape)  # Python's integers: no overflow, whatever the header says
-    examples = np.empty((keep, *shape[1:]), np.uint8)
-    kept = examples.reshape(-1)
     done = 0
-    while whole or done < kept.size:
-        chunk = stream.read(CHUNK if whole else min(CHUNK, kept.size - done))
-        if not chunk:
-            break
+    while chunk := stream.read(CHUNK):
         if done + len(chunk) > size:
             raise MNISTError(f"{path}: too long: more than the {size} bytes of {kind} its "
                              f"header ({describe(shape)}) promises")
-        values = np.frombuffer(chunk, np.uint8)
         if kind == "labels":
-            check_labels(values, done, path)
-        wanted = values[:max(0, kept.size - done)]
-        kept[done:done + len(wanted)] = wanted
+            check_labels(np.frombuffer(chunk, np.uint8), done, path)
         if digest:
             digest.update(chunk)
         done += len(chunk)
-    if done < (size if whole else kept.size):
+    if done < size:
         raise MNISTError(f"{path}: truncated: {done} bytes of {kind} where its header "
                          f"({describe(shape)}) promises {size}")
-    return examples
 
 
 def signature(path):
@@ -205,30 +195,26 @@ def is_known_sound(path, seen, sha256):
     return False
 
 
-def read_examples(path, kind, n, sha256=None):
-    """The first n examples of an MNIST file, after reading all of it and checking it
-    (against the decompressed sha256, if given) unless it is known sound. None when
-    n is 0 and nothing needs reading."""
+def check_file(path, kind, sha256=None):
+    """Read all of an MNIST file and check it (against the decompressed sha256, if
+    given), unless it is known sound already."""
     try:
         seen = signature(path)
-        whole = not is_known_sound(path, seen, sha256)
-        if not (whole or n):
-            return None
-        digest = hashlib.sha256() if sha256 and whole else None
+        if is_known_sound(path, seen, sha256):
+            return
+        digest = hashlib.sha256() if sha256 else None
         with open_idx(path) as stream:
             shape, header = read_header(stream, path, kind)
             check_room(path, shape, seen[0] * (MOST_INFLATION if path.suffix == ".gz" else 1))
             if digest:
                 digest.update(header)
-            examples = read_body(stream, path, kind, shape, n, whole=whole, digest=digest)
+            read_body(stream, path, kind, shape, digest)
     except (OSError, EOFError, zlib.error) as e:
         raise unreadable(path, e) from None
     if digest and digest.hexdigest() != sha256:
         raise MNISTError(f"{path}: sha256 mismatch: this is not the MNIST file "
                          f"(corrupted or replaced); delete it and load again")
-    if whole:
-        remember(path, seen)
-    return examples
+    remember(path, seen)
 
 
 def header_shape(path, kind):
@@ -293,7 +279,7 @@ def fetch_verified(url, dest, name, progress=None):
             bar.close()
         if total is not None and received != total:
             raise MNISTError(f"{url}: interrupted: got {received} of {total} bytes")
-        read_examples(Path(tmp), kind_of(name), 0, SHA256[name])  # whole, bounded, MNIST's
+        check_file(Path(tmp), kind_of(name), SHA256[name])  # whole, bounded, MNIST's
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -350,8 +336,8 @@ def check_split(folder, split, n, verify):
     if n > count:
         raise MNISTError(f"n{split}={n} but {image_file} holds only {count} images")
     for path in (image_file, label_file):
-        read_examples(path, kind_of(path.name), 0,
-                      SHA256[path.name.removesuffix(".gz")] if verify else None)
+        check_file(path, kind_of(path.name), SHA256[path.name.removesuffix(".gz")] if verify
+                   else None)
 
 
 def image_count(path):

@@ -11,8 +11,8 @@ in each script, as on the slides:
     run = training.Run(args, train, params)
     for i in run.epochs():
         for start, end in run.minibatches(len(trX)):
-            cost = train(trX[start:end], trY[start:end])
-            run.add_cost(cost, end - start)
+            batch_cost = train(trX[start:end], trY[start:end])
+            run.add_cost(batch_cost, end - start)
         run.end_epoch(np.mean(np.argmax(teY, axis=1) == predict(teX)))
     run.save(probabilities, teX)
 
