@@ -13,6 +13,7 @@ import numpy as np
 
 from load import MNISTError, mnist
 from toolkit.files import WriteError, write_json
+from toolkit.outputs import is_knn_log
 from toolkit.training import (OneLineParser, check_output_paths, positive_int,
                               stop_on_ctrl_c)
 
@@ -90,8 +91,8 @@ if __name__ == "__main__":
     parser.add_argument("--log", metavar="PATH",
                         help="write k, the test accuracy and the seconds as JSON")
     args = parser.parse_args()
-    check_output_paths(parser, log=args.log)
     stop_on_ctrl_c(parser.prog)  # Ctrl-C: one line, exit 130
+    check_output_paths(parser, [__file__], {"log": ("a kNN log", is_knn_log)}, log=args.log)
     try:
         trX, teX, trY, teY = mnist(args.ntrain, args.ntest, onehot=False, data_dir=args.data_dir)
     except MNISTError as e:

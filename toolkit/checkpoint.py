@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from toolkit.files import write_npz
+from toolkit.files import not_a_file, write_npz
 
 FORMAT = 2  # 2: the data set is part of the recipe
 RECIPE = ("lr", "batch_size", "ntrain", "seed", "data")  # what must match to continue a run
@@ -65,6 +65,11 @@ def numpy_global_state():
 def load(path):
     """(meta, arrays) of a complete, well-formed checkpoint, or CheckpointError
     naming the file."""
+    why = not_a_file(path)
+    if why == "no such file":
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if why:
+        raise CheckpointError(f"{path}: {why}; it cannot be used")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}  # reads (and checks) all

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from toolkit import ROOT
+from toolkit.files import not_a_file
 from toolkit.mnist_files import MNISTError
 
 SAMPLE_DIGIT = ROOT / "data" / "digits" / "7.png"  # an MNIST test 7, written out as a PNG
@@ -24,6 +25,9 @@ MAX_PIXELS = 50_000_000
 def read_grey(image_file, name):
     """The picture's grey levels in [0, 1] (grey_levels), or one MNISTError naming it."""
     from PIL import Image, UnidentifiedImageError
+    why = not_a_file(image_file) if isinstance(image_file, (str, os.PathLike)) else None
+    if why:
+        raise MNISTError(f"{name}: {why}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours is lower
@@ -50,6 +54,8 @@ def grey_levels(image, name):
                          f"read_digit takes at most {MAX_PIXELS}; scale it down")
     image.load()
     image = ImageOps.exif_transpose(image)
+    if image.mode == "I" or image.mode.startswith("I;16"):  # 16-bit grey, as scanners write
+        return np.asarray(image, dtype=np.float32) / 65535  # "L" would clip it to white
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = image.convert("RGBA")
         paper = Image.new("RGBA", image.size, "white")

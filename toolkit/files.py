@@ -118,6 +118,22 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def not_a_file(path):
+    """Why `path` cannot be read as a file, in a few words; None if it can. A pipe, a
+    device or a socket is refused before it is opened: reading one could wait forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as e:
+        return f"cannot read it ({e.strerror})"
+    if stat.S_ISDIR(mode):
+        return "it is a folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, a device or a socket)"
+    return None
+
+
 def writable(path):
     """Why `path` could not be written, in a few words; None if it can be, as far
     as can be known before writing (a disk may still fill up). Tried for real: a

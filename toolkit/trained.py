@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from toolkit.files import WriteError, write_npz
+from toolkit.files import WriteError, not_a_file, write_npz
 from toolkit.notebook import stop
 
 FORMAT = 1
@@ -44,8 +44,9 @@ def save(path, params, recipe, test_probabilities):
 def read(path, script=None):
     """(meta, arrays) of a --save file (of `script`, when named), every array read
     (and so checked) whole; TrainedError naming the file if it is not one."""
-    if not os.path.exists(path):
-        raise TrainedError(f"{path}: no such file")
+    why = not_a_file(path)
+    if why:
+        raise TrainedError(f"{path}: {why}")
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError("not an .npz archive")

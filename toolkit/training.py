@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit import backends, checkpoint, mnist_files, trained
+from toolkit import backends, checkpoint, mnist_files, outputs, trained
 from toolkit.digits import read_digit
 from toolkit.files import WriteError, writable, write_jsonl
 from toolkit.notebook import LearningCurve, in_notebook, show_digit, stop
@@ -65,15 +65,20 @@ def seed_int(text):
     return value
 
 
-def check_output_paths(parser, **paths):
-    """Fail before any work where a file could not be written at the end: a folder
-    given as the file, a missing or unwritable folder, two flags naming one file."""
+def check_output_paths(parser, inputs=(), kinds=None, resume=None, **paths):
+    """Fail before any work where a file could not be written at the end (a folder
+    given as the file, a missing or unwritable folder, two flags naming one file) or
+    must not be (outputs.refusal: one of `inputs`, the files the run reads; the
+    project's own; an existing file of another kind). `kinds`: flag -> (name, test)
+    where a flag writes another kind of file than outputs.KINDS says. `resume`: the
+    checkpoint the run continues, which --checkpoint may name (and so replace)."""
     seen = {}
-    for flag, path in paths.items():
+    for name, path in paths.items():
         if not path:
             continue
-        flag = "--" + flag.replace("_", "-")
-        why = writable(path)
+        flag = "--" + name.replace("_", "-")
+        reads = [p for p in inputs if not (name == "checkpoint" and p == resume)]
+        why = writable(path) or outputs.refusal(name, path, reads, (kinds or {}).get(name))
         if why:
             parser.error(f"{flag} {path}: {why}")
         same = seen.setdefault(os.path.realpath(path), flag)
@@ -145,6 +150,8 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         raise TypeError(f"parse_args() got unknown options {sorted(unknown)}")
     parser.set_defaults(**defaults)
     notebook = in_notebook()
+    if not notebook and argv is None:  # a run from the command line itself
+        stop_on_ctrl_c(os.path.basename(sys.argv[0]))  # one line from now on
     args = parser.parse_args([] if notebook and argv is None else argv)
     args.script = None if notebook else os.path.basename(sys.argv[0])
     args.default_mode = mode
@@ -156,9 +163,14 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         parser.error("--resume and --params: a checkpoint already holds the weights; give one")
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
-    check_output_paths(parser, save=args.save, log=args.log, checkpoint=args.checkpoint)
     args.trained = None
     try:
+        folder, official = mnist_files.find_folder(args.data_dir)
+        inputs = [mnist_files.find(folder, name) for name in mnist_files.FILES.values()]
+        inputs += [args.params, args.resume, getattr(args, "digit", None),
+                   sys.argv[0] if args.script else None]  # and the script itself
+        check_output_paths(parser, inputs, resume=args.resume, save=args.save, log=args.log,
+                           checkpoint=args.checkpoint)
         args.data = data_set(*mnist_files.check(args.ntrain, args.ntest, args.data_dir))
         if args.params:  # whole and this script's, or one line
             args.trained = trained.read(args.params, args.script)
@@ -169,8 +181,6 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
             raise
         parser.error(str(e))
     np.random.seed(args.seed)
-    if not notebook and argv is None:  # a run from the command line itself
-        stop_on_ctrl_c(args.script)
     return args
 
 
