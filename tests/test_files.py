@@ -131,3 +131,38 @@ def test_writable_says_why_not(tmp_path):
     os.mkfifo(fifo)
     assert files.writable(fifo) is None
     assert list(tmp_path.iterdir()) == [fifo]  # the try leaves nothing behind
+
+
+def test_a_legal_long_name_is_written(tmp_path):
+    """A 245-byte name is legal (255 is the most); the temporary file beside it must
+    not be the name that is too long."""
+    path = tmp_path / ("m" * 241 + ".npz")
+    assert files.writable(path) is None
+    files.write_atomic(path, b"data")
+    assert path.read_bytes() == b"data" and os.listdir(tmp_path) == [path.name]
+
+
+def test_an_illegal_name_is_said_to_be_too_long(tmp_path):
+    why = files.writable(tmp_path / ("m" * 296 + ".npz"))
+    names(why, "name", "300", "255")
+
+
+def test_a_write_killed_midway_leaves_what_the_next_write_removes(tmp_path):
+    """kill -9 between creating the temporary file and renaming it: the next write
+    of the same file removes that leftover, and keeps another live writer's."""
+    target = tmp_path / "run.npz"
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom toolkit import files\n"
+         "tmp, fd = files.new_file_beside(sys.argv[1])\nprint(tmp, flush=True)\n"
+         "time.sleep(600)\n", str(target)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        leftover = child.stdout.readline().strip()  # the child made it, then holds
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    assert os.path.exists(leftover)
+    live = files.new_file_beside(str(target))  # ours, this process being alive
+    os.close(live[1])
+    files.write_atomic(target, b"data")
+    assert sorted(os.listdir(tmp_path)) == sorted([target.name, os.path.basename(live[0])])

@@ -69,13 +69,51 @@ def replace_whole(target, data, existing):
     sync_folder(folder)
 
 
+def name_max(folder):
+    """The longest file name the folder's file system takes, in bytes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def temporary_prefix(target):
+    """The start of the names of target's temporary files: hidden, beside it, as much
+    of its name as leaves room for the rest (a legal name's own temporary name must
+    be legal too)."""
+    folder, name = os.path.split(target)
+    room = name_max(folder or ".") - len(".99999999.ffffffff.part")
+    return "." + os.fsencode(name)[:room].decode(errors="ignore") + "."
+
+
+def remove_leftovers(target):
+    """Remove the temporary files of target that a killed run left (kill -9, a power
+    cut): those whose writer, named by the process id in the name, is gone."""
+    folder = os.path.dirname(target) or "."
+    prefix = temporary_prefix(target)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            pid = entry.name[len(prefix):].split(".")[0]
+            if entry.name.startswith(prefix) and entry.name.endswith(".part") and pid.isdigit():
+                try:
+                    os.kill(int(pid), 0)
+                except ProcessLookupError:  # its writer is gone: nobody will rename it
+                    with contextlib.suppress(OSError):
+                        os.remove(entry.path)
+                except OSError:  # a live process of another user's: not ours to judge
+                    pass
+
+
 def new_file_beside(target):
     """(path, open descriptor) of a new hidden file in target's folder, with mode
     0o666 less the umask, as open() makes a new file: the kernel applies the umask,
-    so it is never read (or changed) here."""
-    folder, name = os.path.split(target)
+    so it is never read (or changed) here. Its name holds this process's id, so that
+    a later run can tell a leftover of a killed one (remove_leftovers)."""
+    remove_leftovers(target)
+    folder = os.path.dirname(target)
     while True:
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        name = f"{temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}.part"
+        tmp = os.path.join(folder, name)
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -144,9 +182,12 @@ def writable(path):
         return "it is a folder"
     if os.path.exists(target) and not os.path.isfile(target):
         return None if os.access(target, os.W_OK) else "it cannot be written"
-    folder = os.path.dirname(target)
+    folder, name = os.path.split(target)
     if not os.path.isdir(folder):
         return f"folder {folder} does not exist"
+    if len(os.fsencode(name)) > name_max(folder):
+        return (f"its name is {len(os.fsencode(name))} bytes long, more than the "
+                f"{name_max(folder)} a file name may have here")
     try:
         probe, fd = new_file_beside(target)
         os.close(fd)

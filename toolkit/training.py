@@ -32,7 +32,7 @@ import numpy as np
 
 from toolkit import backends, checkpoint, mnist_files, outputs, trained
 from toolkit.digits import read_digit
-from toolkit.files import WriteError, writable, write_jsonl
+from toolkit.files import WriteError, not_a_file, writable, write_jsonl
 from toolkit.notebook import LearningCurve, in_notebook, show_digit, stop
 
 
@@ -161,9 +161,11 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         args.epochs = 0 if args.params else epochs
     if args.resume and args.params:
         parser.error("--resume and --params: a checkpoint already holds the weights; give one")
+    if args.resume and not_a_file(args.resume):
+        parser.error(f"--resume {args.resume}: {not_a_file(args.resume)}")
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
-    args.trained = None
+    args.trained, flag = None, ""  # flag: the option whose file a message is about
     try:
         folder, official = mnist_files.find_folder(args.data_dir)
         inputs = [mnist_files.find(folder, name) for name in mnist_files.FILES.values()]
@@ -173,13 +175,15 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
                            checkpoint=args.checkpoint)
         args.data = data_set(*mnist_files.check(args.ntrain, args.ntest, args.data_dir))
         if args.params:  # whole and this script's, or one line
+            flag = "--params "
             args.trained = trained.read(args.params, args.script)
         if getattr(args, "digit", None):
+            flag = "--digit "
             read_digit(args.digit)
     except (mnist_files.MNISTError, trained.TrainedError) as e:
         if notebook:
             raise
-        parser.error(str(e))
+        parser.error(flag + str(e))
     np.random.seed(args.seed)
     return args
 
