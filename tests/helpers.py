@@ -4,11 +4,14 @@ import contextlib
 import copy
 import functools
 import io
+import os
+import queue
 import re
 import runpy
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytensor
@@ -85,13 +88,64 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def wait_for_line(proc, pattern):
-    """Read the child's stdout until a line matches; that line."""
-    for line in proc.stdout:
-        if re.match(pattern, line):
-            return line
-    proc.wait(timeout=60)
-    raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {pattern!r}")
+# Every child a test starts with start(): conftest kills and reaps what is left of
+# them when the test ends, however it ended.
+CHILDREN = []
+
+
+def start(args, **popen):
+    """A child process (subprocess.Popen's arguments, run from the root), killed and
+    reaped when the test ends if it has not ended by then."""
+    proc = subprocess.Popen(args, cwd=ROOT, **popen)
+    CHILDREN.append(proc)
+    return proc
+
+
+def reap_children():
+    """Kill every child start() made that still runs, and wait for each."""
+    while CHILDREN:
+        proc = CHILDREN.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+
+
+def living_children():
+    """The processes whose parent is this one (Linux's /proc; [] where there is none)."""
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid():  # state, parent
+            found.append(int(entry))
+    return found
+
+
+def wait_for_line(proc, pattern, timeout=600):
+    """Read the child's stdout until a line matches; that line. Fails, killing the
+    child, if no such line comes within `timeout` seconds (a child gone silent)."""
+    lines = queue.Queue()
+
+    def read():
+        for line in proc.stdout:
+            if re.match(pattern, line):
+                lines.put(line)
+                return
+        lines.put(None)
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        raise AssertionError(f"no line {pattern!r} from the child in {timeout} s") from None
+    if line is None:
+        proc.wait(timeout=60)
+        raise AssertionError(f"the child ended (exit {proc.returncode}) before printing "
+                             f"{pattern!r}")
+    return line
 
 
 def wait_for_file(path, proc, timeout=120):

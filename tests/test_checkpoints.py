@@ -11,6 +11,7 @@ import numpy as np
 import pytensor
 import pytest
 
+import helpers
 from helpers import (ROOT, accuracies, default_sigint, names, one_line, run, wait_for_file,
                      wait_for_line)
 from toolkit import checkpoint
@@ -28,8 +29,8 @@ def records(log):
 
 def start(args, stderr):
     """A script (or python -c) as a child whose stdout the test reads line by line."""
-    return subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=stderr, preexec_fn=default_sigint)
+    return helpers.start([sys.executable, *map(str, args)], text=True,
+                         stdout=subprocess.PIPE, stderr=stderr, preexec_fn=default_sigint)
 
 
 

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from helpers import ROOT, names
+import helpers
+from helpers import ROOT, names, wait_for_line
 from toolkit import files
 
 
@@ -151,16 +152,13 @@ def test_a_write_killed_midway_leaves_what_the_next_write_removes(tmp_path):
     """kill -9 between creating the temporary file and renaming it: the next write
     of the same file removes that leftover, and keeps another live writer's."""
     target = tmp_path / "run.npz"
-    child = subprocess.Popen(
+    child = helpers.start(
         [sys.executable, "-c", "import sys, time\nfrom toolkit import files\n"
          "tmp, fd = files.new_file_beside(sys.argv[1])\nprint(tmp, flush=True)\n"
-         "time.sleep(600)\n", str(target)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        leftover = child.stdout.readline().strip()  # the child made it, then holds
-    finally:
-        child.kill()
-        child.wait(timeout=60)
+         "time.sleep(600)\n", str(target)], stdout=subprocess.PIPE, text=True)
+    leftover = wait_for_line(child, ".").strip()  # the child made it, then holds
+    child.kill()
+    child.wait(timeout=60)
     assert os.path.exists(leftover)
     live = files.new_file_beside(str(target))  # ours, this process being alive
     os.close(live[1])

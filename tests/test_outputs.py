@@ -8,11 +8,15 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
+import pytensor
 import pytest
 
+import helpers
 from helpers import (ROOT, accuracies, default_sigint, err_lines, names, one_line, run,
                      wait_for_file, wait_for_line)
 from test_files import small_disk  # noqa: F401 - the fixture
+from toolkit import trained
 
 LOGISTIC = ["2_logistic_regression.py", "--ntrain", 1000, "--ntest", 200, "--mode", "C"]
 CNN = ["5_convolutional_net.py", "--ntrain", 2560, "--ntest", 200, "--mode", "C"]
@@ -54,12 +58,14 @@ def test_a_full_device_costs_one_line(tmp_path):
 
 
 def test_a_disk_that_fills_keeps_the_previous_file(small_disk):  # noqa: F811
-    saved = small_disk / "p.npz"
-    saved.write_bytes(b"the previous weights")
+    saved = small_disk / "p.npz"  # a saved model, small: --save may replace it, if it fits
+    trained.save(saved, {"w": pytensor.shared(np.zeros((2, 2), np.float32))},
+                 {"script": LOGISTIC[0]}, np.zeros((1, 10), np.float32))
+    before = saved.read_bytes()
     result = run(*LOGISTIC, "--epochs", 1, "--save", saved, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     names(result.stderr.strip(), saved, "No space left", "unchanged")
-    assert saved.read_bytes() == b"the previous weights"
+    assert saved.read_bytes() == before
     assert [p.name for p in small_disk.iterdir()] == ["p.npz"]  # no half file left
 
 
@@ -73,9 +79,8 @@ def test_a_log_through_a_link_writes_the_target(tmp_path):
 
 def start(args):
     """A child Python running args, its output piped, Ctrl-C left at its default."""
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=default_sigint)
+    return helpers.start([sys.executable, *args], text=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=default_sigint)
 
 
 def ctrl_c(proc):
@@ -112,8 +117,11 @@ import os, runpy, signal, sys
 real = os.replace
 def held_replace(src, dst):
     if str(dst).endswith(".ckpt"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
         print("renaming", flush=True)
-        signal.pause()  # until the test's SIGINT
+        signal.sigwait({{signal.SIGINT}})  # the test's Ctrl-C, whenever it comes
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
+        signal.raise_signal(signal.SIGINT)  # to the run's handler, here, mid-rename
     real(src, dst)
 os.replace = held_replace
 sys.argv = {list(map(str, [*LOGISTIC, "--epochs", 5, "--checkpoint", checkpoint]))!r}

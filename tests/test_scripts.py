@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
+import helpers
 from helpers import (ROOT, accuracies, default_sigint, err_lines, learned_slope, names,
-                     one_line, run, wait_for_file)
+                     one_line, run, wait_for_file, wait_for_line)
 from toolkit import checkpoint, trained
 
 
@@ -180,13 +181,9 @@ def test_ctrl_c_leaves_the_last_complete_log_and_checkpoint_and_nothing_else(tmp
                "--ntest", "200", "--epochs", "50",
                "--log", str(log), "--checkpoint", str(ckpt), "--save", str(save)]
     with open(tmp_path.parent / f"{tmp_path.name}.stderr", "w") as stderr:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
-                                text=True, preexec_fn=default_sigint)
-        for line in proc.stdout:  # the first epoch ended ...
-            if re.match(r"epoch +1 ", line):
-                break
-        else:
-            raise AssertionError(f"it ended (exit {proc.wait()}) before its first epoch")
+        proc = helpers.start(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                             preexec_fn=default_sigint)
+        wait_for_line(proc, r"epoch +1 ")  # the first epoch ended ...
         wait_for_file(ckpt, proc)  # ... and wrote its log, then its checkpoint
         proc.send_signal(signal.SIGINT)  # inside the second epoch
         proc.communicate(timeout=60)

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytensor
 import pytest
 
+import helpers
 from helpers import ROOT, accuracies, names, run, wait_for_line
 from toolkit import backends, blas, toolchain
 
@@ -274,9 +275,9 @@ toolchain.cached(sys.argv[1], check)
 
 def test_two_runs_at_once_keep_both_answers(tmp_path):
     """Two runs read the file, both check, both keep their answer: neither is lost."""
-    runs = [subprocess.Popen([sys.executable, "-c", KEEPS_ITS_ANSWER, kind], cwd=ROOT,
-                             env=compiling_in(tmp_path),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    runs = [helpers.start([sys.executable, "-c", KEEPS_ITS_ANSWER, kind],
+                          env=compiling_in(tmp_path),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for kind in ("first", "second")]
     for child in runs:
         wait_for_line(child, "checking")

@@ -11,7 +11,6 @@ It is written whole or not at all (files.write_npz). A file of another model, a
 damaged one or one without a weight the model needs is refused in one line.
 """
 import json
-import os
 import zipfile
 
 import numpy as np
