@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,46 @@ class Learner:
         frames = list(frames) + list(getattr(e, "__thunk_trace__", None) or [])
         theirs = [f for f in frames if f.filename in self.files]
         return Crashed(tried, where(theirs[-1]) if theirs else [], message(e))
+
+
+    @contextlib.contextmanager
+    def watching(self):
+        """While the block runs: how often each line of theirs ran (a loop repeats
+        one), and every Python function called, as (file, name)."""
+        seen = {"lines": Counter(), "calls": set()}
+
+        def trace(frame, event, arg):
+            code = frame.f_code
+            seen["calls"].add((code.co_filename, code.co_name))
+            if code.co_filename not in self.files:
+                return None
+            seen["lines"][code.co_filename, frame.f_lineno] += 1
+            return trace
+        before = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            yield seen
+        finally:
+            sys.settrace(before)
+
+
+def function(inputs, outputs, updates=None):
+    """A graph compiled as written: the Python linker and no rewrites, so that
+    PyTensor fixes nothing of theirs (it would make an overflowing softmax stable)."""
+    import pytensor
+    from pytensor.compile.mode import Mode
+    return pytensor.function(inputs, outputs, updates=updates, on_unused_input="ignore",
+                             mode=Mode(linker="py", optimizer=None))
+
+
+def symbolic(value, tried, what):
+    """Wrong unless `value` is a PyTensor expression."""
+    from pytensor.graph.basic import Variable
+    if not isinstance(value, Variable):
+        raise Wrong(tried, f"{what} as a PyTensor expression", f"a {type(value).__name__}",
+                    "build it from the symbolic inputs with PyTensor's operations (T.exp, "
+                    "T.mean, ...): numpy cannot compute on symbols")
+    return value
 
 
 def where(frame):

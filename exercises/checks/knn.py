@@ -1,9 +1,6 @@
 """The check of exercises/knn.py: distances(test, train) against the slide's own
 formula, computed here in float64 (knn_baseline.py has no function that returns
 the distances: its `nearest` returns neighbours, so it checks the nearest digits)."""
-import sys
-from collections import Counter
-
 import numpy as np
 
 from exercises.checks import Wrong
@@ -50,23 +47,12 @@ def compare(got, test, train, tried, hint):
 def no_loop(learner, rng):
     """Their lines counted while one call runs: a loop over images repeats one."""
     test, train = rng.random((40, 6)), rng.random((60, 6))
-    counts = Counter()
-
-    def trace(frame, event, arg):
-        if frame.f_code.co_filename not in learner.files:
-            return None
-        counts[frame.f_code.co_filename, frame.f_lineno] += 1
-        return trace
-    before = sys.gettrace()
-    sys.settrace(trace)
-    try:
-        call(learner, test, train, "distances(test, train) with 40 test and 60 training images")
-    finally:
-        sys.settrace(before)
-    if counts and max(counts.values()) >= LOOP:
-        (_, line), times = counts.most_common(1)[0]
-        raise Wrong("distances(test, train) with 40 test and 60 training images",
-                    "no Python loop over images", f"line {line} of your code ran {times} times",
+    tried = "distances(test, train) with 40 test and 60 training images"
+    with learner.watching() as seen:
+        call(learner, test, train, tried)
+    if seen["lines"] and max(seen["lines"].values()) >= LOOP:
+        (_, line), times = seen["lines"].most_common(1)[0]
+        raise Wrong(tried, "no Python loop over images", f"line {line} of your code ran {times} times",
                     "let numpy do the loop: broadcasting, or the a.b of all pairs as one "
                     "matrix product")
 
