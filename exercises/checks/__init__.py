@@ -39,9 +39,10 @@ class Wrong(Exception):
 class Crashed(Exception):
     """The learner's code raised: where (their own file and line) and the message."""
 
-    def __init__(self, tried, where, message):
+    def __init__(self, tried, where, message, hint=None):
         super().__init__(message)
-        self.lines = [("tried", tried), *where, ("error", message)]
+        hint = hint or "run your code yourself on inputs like these: the error is at its line above"
+        self.lines = [("tried", tried), *where, ("error", message), ("hint", hint)]
 
 
 class Learner:
@@ -61,26 +62,29 @@ class Learner:
             raise AttributeError(name) from None
 
     @contextlib.contextmanager
-    def running(self, tried):
+    def running(self, tried, hint=None):
         """Run the learner's code: NotImplementedError from their own line is a
         stub (NotDone), any other exception is shown at their line (Crashed)."""
+        pytensor = sys.modules.get("pytensor")  # imported by the checks that need it
         try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
+            with np.errstate(all="ignore"), warnings.catch_warnings(), (
+                    pytensor.config.change_flags(exception_verbosity="medium") if pytensor
+                    else contextlib.nullcontext()):  # medium: where a failing node was built
                 warnings.simplefilter("ignore")  # overflow is for the checks to find
                 yield
         except (Wrong, NotDone, Crashed):
             raise
         except Exception as e:
-            raise self.crashed(e, tried) from None
+            raise self.crashed(e, tried, hint) from None
 
-    def crashed(self, e, tried):
+    def crashed(self, e, tried, hint=None):
         frames = traceback.extract_tb(e.__traceback__)
         if isinstance(e, NotImplementedError) and frames and frames[-1].filename in self.files:
             return NotDone(f"{frames[-1].name} still raises NotImplementedError")
         # an error inside a compiled graph: PyTensor keeps where its node was built
-        frames = list(frames) + list(getattr(e, "__thunk_trace__", None) or [])
+        frames = list(frames) + built_at(e)
         theirs = [f for f in frames if f.filename in self.files]
-        return Crashed(tried, where(theirs[-1]) if theirs else [], message(e))
+        return Crashed(tried, where(theirs[-1]) if theirs else [], message(e), hint)
 
 
     @contextlib.contextmanager
@@ -121,6 +125,18 @@ def symbolic(value, tried, what):
                     "build it from the symbolic inputs with PyTensor's operations (T.exp, "
                     "T.mean, ...): numpy cannot compute on symbols")
     return value
+
+
+def built_at(e):
+    """Where the node that raised inside a compiled graph was built: PyTensor keeps
+    that trace on the node (a list of stacks of (file, line, function, text))."""
+    frames = []
+    trace = getattr(e, "__thunk_trace__", None) or getattr(e.__context__, "__thunk_trace__", None)
+    for stack in trace or []:  # (medium verbosity raises a new exception from the first)
+        for f in stack if isinstance(stack, list) else [stack]:
+            frames.append(f if isinstance(f, traceback.FrameSummary)
+                          else traceback.FrameSummary(f[0], f[1], f[2], line=f[3]))
+    return frames
 
 
 def where(frame):
