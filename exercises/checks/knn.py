@@ -52,7 +52,8 @@ def no_loop(learner, rng):
         call(learner, test, train, tried)
     if seen["lines"] and max(seen["lines"].values()) >= LOOP:
         (_, line), times = seen["lines"].most_common(1)[0]
-        raise Wrong(tried, "no Python loop over images", f"line {line} of your code ran {times} times",
+        raise Wrong(tried, "no Python loop over images",
+                    f"line {line} of your code ran {times} times",
                     "let numpy do the loop: broadcasting, or the a.b of all pairs as one "
                     "matrix product")
 

@@ -21,7 +21,8 @@ def check_rmsprop(learner, rng):
     cases = [({}, 1.0), (dict(lr=0.01, rho=0.8, epsilon=1e-4), 1e-4)]  # (arguments, cost scale)
     for kwargs, scale in cases:
         settings = {**SLIDE, **kwargs}
-        w_h, w_o = pytensor.shared(rng.normal(size=(4, 3))), pytensor.shared(rng.normal(size=(3, 2)))
+        w_h = pytensor.shared(rng.normal(size=(4, 3)))
+        w_o = pytensor.shared(rng.normal(size=(3, 2)))
         X, Y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
         cost = scale * T.mean(T.sqr(T.dot(T.tanh(T.dot(X, w_h)), w_o) - Y))
         params = [w_h, w_o]
@@ -38,14 +39,16 @@ def check_rmsprop(learner, rng):
             values, g = [p.get_value() for p in params], grads()
             with learner.running(f"{tried}, step {n}"):
                 step()
-            acc = [settings["rho"] * a + (1 - settings["rho"]) * gi ** 2 for a, gi in zip(acc, g)]
+            rho, lr, eps = settings["rho"], settings["lr"], settings["epsilon"]
+            acc = [rho * a + (1 - rho) * gi ** 2 for a, gi in zip(acc, g)]
             for i, p in enumerate(params):
-                expected = values[i] - settings["lr"] * g[i] / np.sqrt(acc[i] + settings["epsilon"])
+                expected = values[i] - lr * g[i] / np.sqrt(acc[i] + eps)
                 got = p.get_value()
                 if not np.allclose(got, expected, rtol=1e-7, atol=1e-12):
-                    raise Wrong(f"{tried}, step {n}",
-                                f"params[{i}][0, 0] from {values[i][0, 0]:.8g} to {expected[0, 0]:.8g}",
-                                f"{got[0, 0]:.8g}", rmsprop_hint(got, values[i], g[i], acc[i], n, settings, kwargs))
+                    raise Wrong(f"{tried}, step {n}", f"params[{i}][0, 0] from "
+                                f"{values[i][0, 0]:.8g} to {expected[0, 0]:.8g}",
+                                f"{got[0, 0]:.8g}",
+                                rmsprop_hint(got, values[i], g[i], acc[i], n, settings, kwargs))
 
 
 def rmsprop_hint(got, value, g, acc_new, n, s, kwargs):
@@ -92,12 +95,14 @@ def check_dropout(learner, rng):
         dropped = got == 0
         if p == 0:
             if not np.array_equal(got, x):
-                raise Wrong(tried, "X unchanged", f"{dropped.mean():.1%} dropped, or values changed",
+                raise Wrong(tried, "X unchanged",
+                            f"{dropped.mean():.1%} dropped, or values changed",
                             "with p = 0 nothing is dropped and nothing rescaled")
             continue
         if dropped.all(axis=1).any() or dropped.all(axis=0).any() or (
                 dropped[0] == dropped[1:]).all(axis=1).any():
-            raise Wrong(tried, "each unit dropped on its own", "rows or columns dropped alike",
+            raise Wrong(tried, "each unit dropped on its own",
+                        "rows or columns dropped alike",
                         "draw the mask with X's shape")
         rate = dropped.mean()  # 100,000 units: within +-0.01 of p, at more than 6 sigma
         if abs(rate - p) > 0.01:
