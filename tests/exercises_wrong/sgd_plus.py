@@ -1,0 +1,7 @@
+"""Wrong: + instead of -, so the step goes uphill."""
+from pytensor import tensor as T
+
+
+def sgd(cost, params, lr=0.05):
+    grads = T.grad(cost=cost, wrt=params)
+    return [(p, p + g * lr) for p, g in zip(params, grads)]
