@@ -25,7 +25,7 @@ def test_the_recipe_a_run_records_is_its_own(model):
     """What --log and --save record as the recipe is what the run used; params names
     the script's own weights."""
     ns = run_script(runs.MODELS[model].script, *SMALL_RUN)
-    recipe, args = ns["report"].recipe(), ns["args"]
+    recipe, args = ns["run"].recipe(), ns["args"]
     assert recipe["script"] == runs.MODELS[model].script
     assert (recipe["lr"], recipe["batch_size"], recipe["ntrain"]) == (args.lr, 64, 256)
     assert recipe["mode"] == "C"  # SMALL_RUN's --mode, over the default
