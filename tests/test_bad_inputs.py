@@ -5,10 +5,14 @@ a 16-bit scan reads as its 8-bit copy does."""
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import helpers
 from helpers import ROOT, blank_mnist, names, one_line, run
 from toolkit import outputs
 
@@ -118,3 +122,32 @@ def test_a_16_bit_scan_reads_as_its_8_bit_copy(tmp_path):
     assert Image.open(tmp_path / "16.png").mode.startswith("I")
     np.testing.assert_allclose(read_digit(tmp_path / "16.png"), read_digit(tmp_path / "8.png"),
                                atol=0.01)
+
+
+def test_ctrl_c_while_the_data_is_checked_is_one_line():
+    """Ctrl-C in the first second of a run, inside the data check (parse_args): one
+    line, exit 130. The child blocks SIGINT, says where it is, takes the test's
+    Ctrl-C when it comes and hands it to the run's own handler there: no race."""
+    child = f"""
+import runpy, signal, sys
+from toolkit import mnist_files
+real = mnist_files.check
+def held_check(*args):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
+    print("checking", flush=True)
+    signal.sigwait({{signal.SIGINT}})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
+    signal.raise_signal(signal.SIGINT)
+    return real(*args)
+mnist_files.check = held_check
+sys.argv = [{SCRIPT!r}, "--epochs", "1"]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+    proc = helpers.start([sys.executable, "-c", child], text=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=helpers.default_sigint)
+    helpers.wait_for_line(proc, "checking")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert len(helpers.err_lines(err)) == 1
+    names(err, "Ctrl-C", "before training")

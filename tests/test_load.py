@@ -561,3 +561,49 @@ def test_byte_flips_in_a_data_dir_are_refused_in_one_line_or_harmless(tmp_path, 
 def test_byte_flips_in_the_committed_data_are_refused_in_one_line(trusted_copy, name, every):
     said = sweep(trusted_copy, name, ntrain=1, every=every, data_dir=False)
     assert said["loaded"] == 0
+    assert sum(said.values()) == len(range(0, (REAL / name).stat().st_size, every))
+
+
+def test_byte_flips_in_raw_images_are_refused_or_load_exactly_that_byte(tmp_path):
+    """Raw IDX has no CRC: a flipped pixel loads. The loaded values are then the
+    file's exactly, the one flipped pixel changed; a flipped header is refused."""
+    folder = sweep_folder(tmp_path)
+    name = FILES["test_images"]
+    good = gzip.decompress((folder / (name + ".gz")).read_bytes())
+    (folder / (name + ".gz")).unlink()
+    path, pixels = folder / name, np.frombuffer(good[16:], np.uint8)
+    refusals, loads = 0, 0
+    for at in [0, 3, 7, 15, *range(16, len(good), 97_001)]:
+        path.write_bytes(flip(good, at))
+        try:
+            mnist_files.check(7, 10000, folder)
+        except MNISTError as e:
+            names(str(e), path)
+            refusals += 1
+            continue
+        teX = mnist(7, 10000, onehot=False, data_dir=folder)[1]
+        loaded = np.round(teX.reshape(-1) * 255).astype(np.uint8)
+        assert np.flatnonzero(loaded != pixels).tolist() == [at - 16]
+        assert loaded[at - 16] == pixels[at - 16] ^ 0xFF
+        loads += 1
+    assert refusals == 4 and loads == len(range(16, len(good), 97_001))
+
+
+def test_each_place_to_look_is_the_one_used(tmp_path, monkeypatch):
+    """--data-dir over MNIST_DIR over the repository's data/mnist/: the images loaded
+    are the ones of the place that should win, each set told apart by its pixels."""
+    sets = {place: tiny_set(tmp_path / place, seed=seed)
+            for seed, place in enumerate(["given", "env", "repo"])}
+    monkeypatch.setattr(mnist_files, "REPO_DIR", tmp_path / "repo")
+    monkeypatch.setattr(mnist_files, "SHA256_GZ", {})  # the stand-in is not MNIST's bytes
+    monkeypatch.setattr(mnist_files, "SHA256", {name: None for name in mnist_files.SHA256})
+
+    def loaded_from(**kwargs):
+        trX = mnist(7, 5, **kwargs)[0]
+        return [place for place, data in sets.items()
+                if np.array_equal(trX, data["train_images"].reshape(7, -1) / np.float32(255))]
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    assert loaded_from() == ["repo"]
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "env"))
+    assert loaded_from() == ["env"]
+    assert loaded_from(data_dir=tmp_path / "given") == ["given"]
