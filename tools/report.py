@@ -160,7 +160,7 @@ def first_run_table(source=RESULTS / "first_run.json"):
                     f"**{c['cold_total'] / c['warm_total']:.2f}** | {c['measured']} |")
     rows.append("")
     rows.append(f"{data['machine']}; `{data['columns'][-1]['command']}`, cold with an empty "
-                f"PyTensor cache, then warm; `python bench/first_run.py --label LABEL`.")
+                f"PyTensor cache, then warm; `python bench/first_run.py --save --label LABEL`.")
     return "\n".join(rows)
 
 
