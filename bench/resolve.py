@@ -1,6 +1,6 @@
 """Does `pip install -r requirements.txt` find a wheel of every package on each
-platform and Python the README names? Resolved, not installed: pip's own resolver
-with --dry-run, for a platform and a Python other than this machine's.
+platform and Python that docs/where-it-runs.md names? Resolved, not installed: pip's
+own resolver with --dry-run, for a platform and a Python other than this machine's.
 
     python bench/resolve.py           # prints the table (a few minutes), writes nothing
     python bench/resolve.py --save    # and keeps it in results/install.json

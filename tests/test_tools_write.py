@@ -154,7 +154,8 @@ def test_a_failed_resolve_is_one_line_and_nothing_saved(bench, monkeypatch, caps
     failed.stderr = "ERROR: no such option: --report\n"  # an older pip
     with pytest.raises(SystemExit) as stopped:
         resolve.main(["--pythons", "3.11", "--platforms", "Linux x86_64"])
-    assert stopped.value.code == "resolve: Linux x86_64, Python 3.11: ERROR: no such option: --report"
+    assert stopped.value.code == ("resolve: Linux x86_64, Python 3.11: "
+                                  "ERROR: no such option: --report")
 
 
 def test_resolve_prints_its_table_without_save(bench, monkeypatch, capsys, results_untouched):
