@@ -34,16 +34,21 @@ def results_untouched():
     assert snapshot() == before
 
 
-def fake_log(command):
-    """What a script's --log would hold after a short run, written where asked."""
+def fake_run(command, **kwargs):
+    """What a script writes after a short run, where its flags ask: --log, --save and
+    --checkpoint (knn_baseline.py: its --log only)."""
     log = command[command.index("--log") + 1]
     if log.endswith(".json"):  # knn_baseline.py
         record = {"k": 1, "test_accuracy": 0.9691, "seconds": 7.5}
         open(log, "w").write(json.dumps(record))
-    else:
-        open(log, "w").write(json.dumps({"epoch": 1, "test_accuracy": 0.9, "train_cost": 0.3,
-                                         "train_seconds": 1.0, "eval_seconds": 0.1,
-                                         "mode": "C", "device": "cpu"}) + "\n")
+        return subprocess.CompletedProcess(command, 0)
+    open(log, "w").write(json.dumps({"epoch": 1, "test_accuracy": 0.9, "train_cost": 0.3,
+                                     "train_seconds": 1.0, "eval_seconds": 0.1,
+                                     "mode": "C", "device": "cpu"}) + "\n")
+    for flag in ("--save", "--checkpoint"):
+        if flag in command:
+            open(command[command.index(flag) + 1], "w").write("")
+    return subprocess.CompletedProcess(command, 0)
 
 
 def test_reproduce_without_save_writes_nothing_and_prints_the_table(monkeypatch, capsys,
@@ -52,28 +57,37 @@ def test_reproduce_without_save_writes_nothing_and_prints_the_table(monkeypatch,
 
     def run(command, **kwargs):
         commands.append(command)
-        fake_log(command)
-        ckpt = command[command.index("--checkpoint") + 1] if "--checkpoint" in command else None
-        if ckpt:
-            open(ckpt, "w").write("")
-        return subprocess.CompletedProcess(command, 0)
+        return fake_run(command)
     monkeypatch.setattr(reproduce, "subprocess", types.SimpleNamespace(run=run))
     monkeypatch.setattr(report, "update_pages", lambda: pytest.fail("pages rewritten"))
     reproduce.main(["--only", "logistic", "--epochs", "2"])
-    assert len(commands) == 1 and str(ROOT / "results") not in " ".join(commands[0])
+    assert len(commands) == 1 and str(ROOT) not in " ".join(commands[0][2:])
     out = capsys.readouterr().out
     assert "| `2_logistic_regression.py` | the slide's | 1 | 90.00 % |" in out
     assert "not saved: python -m tools.reproduce --save" in out
 
 
-def test_reproduce_with_save_writes_results_and_the_pages(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(report, "RESULTS", tmp_path)
-    monkeypatch.setattr(reproduce, "subprocess", types.SimpleNamespace(
-        run=lambda command, **kwargs: fake_log(command)))
+def test_reproduce_with_save_moves_finished_runs_into_results(monkeypatch, tmp_path, capsys):
+    """The scripts write into a folder of reproduce's own (they never replace a file in
+    results/); each finished run's files then replace those in results/."""
+    results, work = tmp_path / "results", tmp_path / "work"
+    results.mkdir(), work.mkdir()
+    (results / "logistic.jsonl").write_text("the old log\n")
+    monkeypatch.setattr(report, "RESULTS", results)
+    monkeypatch.setattr(reproduce, "WORK", work)
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        return fake_run(command)
+    monkeypatch.setattr(reproduce, "subprocess", types.SimpleNamespace(run=run))
     monkeypatch.setattr(report, "update_pages", lambda: ["README.md"])
-    reproduce.main(["--only", "knn", "--save"])
-    assert json.loads((tmp_path / "knn.json").read_text())["test_accuracy"] == 0.9691
-    assert (tmp_path / "machine.json").exists()
+    reproduce.main(["--only", "logistic", "knn", "--save"])
+    assert all(str(results) not in " ".join(command) for command in commands)
+    assert json.loads((results / "logistic.jsonl").read_text())["test_accuracy"] == 0.9
+    assert (results / "logistic.npz").exists() and (results / "machine.json").exists()
+    assert json.loads((results / "knn.json").read_text())["test_accuracy"] == 0.9691
+    assert list(work.iterdir()) == []  # moved, and the finished run's checkpoint removed
     assert "rewrote README.md" in capsys.readouterr().out
 
 
