@@ -166,16 +166,16 @@ def draw_mistakes(title, images, labels, predicted, probabilities, most=60, note
     wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:most]
     cols = 10
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.25, rows * 1.55 + 0.7),
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.45, rows * 1.75 + 0.8),
                              squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
         ax.imshow(images[i].reshape(28, 28), cmap="gray", interpolation="nearest")
         top = np.argsort(-probabilities[i], kind="stable")[:3]
-        ax.set_title(f"{labels[i]}, read {predicted[i]}", fontsize=8, pad=2)
+        ax.set_title(f"{labels[i]}, read {predicted[i]}", fontsize=9.5, pad=2)
         ax.text(0.5, -0.06, "  ".join(f"{c}:{probabilities[i, c]:.0%}" for c in top),
-                transform=ax.transAxes, ha="center", va="top", fontsize=6.5)
+                transform=ax.transAxes, ha="center", va="top", fontsize=8)
     fig.suptitle(f"{title}: {len(np.flatnonzero(predicted != labels))} mistakes in "
                  f"{len(labels)} test digits" + (f", the {len(wrong)} surest shown"
                                                  if len(wrong) < np.sum(predicted != labels)
@@ -191,21 +191,40 @@ def confusion(labels, predicted, classes=10):
     return counts
 
 
-def draw_confusion_matrices(results):
-    """One 10 x 10 confusion matrix per model: rows the true digit, columns the answer."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 5))
-    for ax, (title, (labels, predicted)) in zip(np.ravel(axes), results.items()):
+def draw_confusion_matrices(results, cols=3):
+    """One 10 x 10 confusion matrix per model: rows the true digit, columns the answer.
+
+    `cols` matrices a row, each large enough for its counts to be read; a count is
+    written in white on a dark cell and in black on a light one."""
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.4 * cols, 5.8 * rows), squeeze=False,
+                             layout="constrained")
+    cmap = plt.get_cmap("Reds")
+    for ax in axes.ravel()[len(results):]:
+        ax.axis("off")
+    for ax, (title, (labels, predicted)) in zip(axes.ravel(), results.items()):
         counts = confusion(labels, predicted)
         errors = np.where(np.eye(10, dtype=bool), 0, counts)
-        ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, errors.max()))
+        top = max(1, errors.max())
+        ax.imshow(errors, cmap=cmap, vmin=0, vmax=top)
         for (t, p), n in np.ndenumerate(counts):
-            if n:
-                ax.text(p, t, str(n), ha="center", va="center", fontsize=6,
-                        color="gray" if t == p else "black")
-        ax.set(title=f"{title}\n{100 * np.trace(counts) / counts.sum():.2f} % right",
-               xlabel="answer", ylabel="true digit", xticks=range(10), yticks=range(10))
-    fig.suptitle("Where the mistakes go (off the diagonal; the diagonal in grey is right)")
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+            if not n:
+                continue
+            if t == p:
+                colour = "dimgray"
+            else:
+                r, g, b, _ = cmap(errors[t, p] / top)
+                colour = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.55 else "black"
+            ax.text(p, t, str(n), ha="center", va="center", fontsize=10,
+                    color=colour)
+        ax.set_title(f"{title}\n{100 * np.trace(counts) / counts.sum():.2f} % right",
+                     fontsize=13)
+        ax.set_xlabel("answer", fontsize=12)
+        ax.set_ylabel("true digit", fontsize=12)
+        ax.set(xticks=range(10), yticks=range(10))
+        ax.tick_params(labelsize=11)
+    fig.suptitle("Where the mistakes go (off the diagonal; the diagonal, in grey, is right)",
+                 fontsize=15)
     return fig
 
 
@@ -588,7 +607,7 @@ def draw_all(args, out):
                            probabilities, note=note), out / f"9_mistakes_{name}.png")
     save(draw_confusion_matrices({titles[name]: (teY, predicted)
                                   for name, (predicted, _) in answers.items()}),
-         out / "10_confusion_matrices.png", dpi=70)
+         out / "10_confusion_matrices.png")
 
 
 if __name__ == "__main__":

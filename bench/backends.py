@@ -1,8 +1,9 @@
 """Seconds per training epoch of each numbered script on each PyTensor backend
 (C, NUMBA, JAX), on this CPU, in one run.
 
-    python bench/backends.py         # writes results/backends.json
-    python -m tools.report         # then rebuild the README's tables
+    python bench/backends.py                 # prints the table, writes nothing
+    python bench/backends.py --save          # and keeps it in results/backends.json
+    python -m tools.report                   # then rebuild docs/backends.md's table
 
 Each run is short and on the full data (batch 128). The time reported is the last
 epoch's: Numba and JAX compile during the first call, so the first epoch includes
@@ -19,12 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from toolkit import ROOT  # noqa: E402
 from toolkit.backends import MODES  # noqa: E402
 from tools.runs import MODELS  # noqa: E402
-from speed import save_measurements, timed_epochs  # noqa: E402  (bench/ is here)
+from tools import report  # noqa: E402
+from speed import measured, saved_or_not, timed_epochs  # noqa: E402  (bench/ is here)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--save", action="store_true",
+                        help="keep the measurements in results/backends.json (with the other "
+                             "models' rows of the last saved run)")
     args = parser.parse_args(argv)
     modes = [m for m in MODES if m != "JAX" or importlib.util.find_spec("jax")]
     rows = []
@@ -43,10 +48,12 @@ def main(argv=None):
     for package in ("pytensor", "numba", "jax"):
         if importlib.util.find_spec(package):
             versions[package] = __import__(package).__version__
-    save_measurements("backends", rows, versions=versions,
-                      note="train seconds of the last epoch of a short run on the full "
-                           "training set (batch 128, float32); the first epoch includes "
-                           "compilation")
+    data = measured("backends", rows, save=args.save, versions=versions,
+                    note="train seconds of the last epoch of a short run on the full "
+                         "training set (batch 128, float32); the first epoch includes "
+                         "compilation")
+    print(report.backend_table(data))
+    print(saved_or_not(args.save, "backends"))
 
 
 if __name__ == "__main__":

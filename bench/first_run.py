@@ -1,18 +1,20 @@
 """A learner's first minute: the quick start run cold (PyTensor's cache empty, as on
 a new machine) and then warm, timed to its first line and to its end.
 
-    python bench/first_run.py                     # writes results/first_run.json
-    python bench/first_run.py --label "before" --repo ../old-checkout
-    python -m tools.report                        # then rebuild the README's table
+    python bench/first_run.py                     # prints the times, writes nothing
+    python bench/first_run.py --save --label "before" --repo ../old-checkout
+    python -m tools.report                        # then rebuild docs/speed.md's table
 
 Each run is `python 5_convolutional_net.py --epochs 1` (the README's quick start)
 in a new process; cold runs get a new empty cache folder of their own
 (PYTENSOR_FLAGS=base_compiledir=...), warm runs reuse the folder the cold run
 filled. A line counts when it reaches stdout or stderr, whichever comes first.
 `--repo` times another checkout (an older commit, say) with this Python, so that
-before and after are measured in the same hour; `--label` names its column.
+before and after are measured in the same hour; `--label` names its column, which
+`--save` keeps in results/first_run.json beside the other labels' columns.
 """
 import argparse
+import json
 import os
 import selectors
 import subprocess
@@ -56,6 +58,8 @@ def main(argv=None):
     parser.add_argument("--repo", type=Path, default=ROOT, help="the checkout to time")
     parser.add_argument("--label", default="now", help="the column's name (default now)")
     parser.add_argument("--ntrain", type=int, help="fewer training images, for a try")
+    parser.add_argument("--save", action="store_true",
+                        help="keep the column in results/first_run.json")
     args = parser.parse_args(argv)
     extra = ["--ntrain", str(args.ntrain)] if args.ntrain else []
     with tempfile.TemporaryDirectory() as cache:
@@ -65,13 +69,24 @@ def main(argv=None):
               "cold_first_line": cold[0], "cold_total": cold[1],
               "warm_first_line": warm[0], "warm_total": warm[1],
               "measured": time.strftime("%Y-%m-%d %H:%M")}
-    print(column, flush=True)
-    path = ROOT / "results" / "first_run.json"
+    data = {"columns": [column], "machine": report.machine_description()}
+    if args.save:
+        data = save(column)
+    print(report.first_run_table(data))
+    print("saved in results/first_run.json; python -m tools.report puts it in docs/"
+          if args.save else "not saved: --save keeps it in results/first_run.json")
+
+
+def save(column, path=ROOT / "results" / "first_run.json"):
+    """results/first_run.json with `column`: other labels' columns stay, this label's
+    is replaced."""
     columns = []
-    if path.exists():  # other labels' columns stay; this label's is replaced
-        import json
-        columns = [c for c in json.loads(path.read_text())["columns"] if c["label"] != args.label]
-    write_json(path, {"columns": columns + [column], "machine": report.machine_description()})
+    if path.exists():
+        columns = [c for c in json.loads(path.read_text())["columns"]
+                   if c["label"] != column["label"]]
+    data = {"columns": columns + [column], "machine": report.machine_description()}
+    write_json(path, data)
+    return data
 
 
 if __name__ == "__main__":

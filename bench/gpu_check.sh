@@ -11,9 +11,13 @@ PYTHON=${PYTHON:-python}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Without an NVIDIA GPU (no nvidia-smi, or one that lists none) the one line below is
+# all it prints: nvidia-smi's own complaints are kept out of the way.
+gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null) &&
+  [ -n "$gpu" ] ||
+  { echo "gpu_check: no NVIDIA GPU here (nvidia-smi is missing or lists none)" >&2; exit 1; }
 echo "== the GPU"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
-  { echo "gpu_check: nvidia-smi found no NVIDIA GPU" >&2; exit 1; }
+echo "$gpu"
 
 echo "== what JAX sees"
 "$PYTHON" - <<'PY'

@@ -2,14 +2,15 @@
 
     python bench/profile_step.py                       # the CNN, --mode C, 30 steps
     python bench/profile_step.py --script 4_modern_net.py --mode JAX
-    python bench/profile_step.py --save now        # the CNN's parts, for the README
+    python bench/profile_step.py --save now        # keep the CNN's parts (docs/speed.md)
 
 Runs the script itself on a small subset with PyTensor's profiler on, then times
 `--steps` steps of batch 128 of the script's own `train` function. For C and
 NUMBA the profile lists each Op; JAX compiles the step as one function. With
 --save LABEL, the step's parts (PARTS) go to results/profile_step.json as the
 column LABEL (run from another checkout with --repo to compare two commits),
-and `python -m tools.report` writes the README's profile table from them.
+and `python -m tools.report` writes docs/speed.md's profile table from them.
+Without --save nothing is written.
 
 """
 import argparse
@@ -25,8 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
 from toolkit import ROOT  # noqa: E402
+from toolkit.files import write_json  # noqa: E402
+from tools import report  # noqa: E402  (this checkout's, kept when --repo names another)
 
-# The parts of the CNN's step the README's profile table lists, by the Ops in them;
+# The parts of the CNN's step that docs/speed.md's profile table lists, by the Ops in them;
 # every other Op is elementwise work (rectifier, masks, RMSprop, softmax).
 PARTS = {
     "convolutions and their gradients": {"Corr2d", "Corr2dGradWeights", "Corr2dGradInputs"},
@@ -38,7 +41,7 @@ PARTS = {
 OTHER = "rectifier, its gradient, dropout masks, RMSprop, softmax (elementwise)"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--script", default="5_convolutional_net.py")
     parser.add_argument("--mode", default="C")
@@ -47,7 +50,7 @@ def main():
     parser.add_argument("--save", metavar="LABEL", help="the parts to results/profile_step.json")
     parser.add_argument("--repo", type=Path, default=ROOT,
                         help="the checkout whose script and kernels are profiled")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     repo = use_checkout(args.repo.resolve())
     import pytensor
     pytensor.config.profile = True  # every function the script compiles keeps a profile
@@ -73,8 +76,14 @@ def main():
     print(f"{args.script} --mode {args.mode}: median step {1000 * np.median(times):.1f} ms "
           f"over {args.steps} steps of batch {args.batch_size}")
     step.profile.summary(file=sys.stdout, n_ops_to_print=25, n_apply_to_print=60)
-    if args.save:
-        save(args.save, parts(step.profile, args.steps), float(np.median(times)), args.steps)
+    column = {"label": args.save or "now", "parts": parts(step.profile, args.steps),
+              "step": 1000 * float(np.median(times)), "steps": args.steps, "commit": commit(),
+              "measured": time.strftime("%Y-%m-%d %H:%M")}
+    data = save(column) if args.save else {"columns": [column],
+                                           "machine": report.machine_description()}
+    print(report.profile_table(data))
+    print("saved in results/profile_step.json; python -m tools.report puts it in docs/"
+          if args.save else "not saved: --save LABEL keeps it in results/profile_step.json")
 
 
 def use_checkout(repo):
@@ -97,19 +106,18 @@ def parts(profile, steps):
     return ms
 
 
-def save(label, ms, median_step, steps):
-    """The column `label` of results/profile_step.json, written whole."""
+def save(column, path=ROOT / "results" / "profile_step.json"):
+    """results/profile_step.json (this checkout's, whichever was run) with `column`,
+    written whole: other labels' columns stay, this label's is replaced."""
     import json
 
-    from toolkit.files import write_json
-    from tools import report
-    path = ROOT / "results" / "profile_step.json"  # this checkout's, whichever was run
     columns = []
-    if path.exists():  # other labels' columns stay; this label's is replaced
-        columns = [c for c in json.loads(path.read_text())["columns"] if c["label"] != label]
-    column = {"label": label, "parts": ms, "step": 1000 * median_step, "steps": steps,
-              "commit": commit(), "measured": time.strftime("%Y-%m-%d %H:%M")}
-    write_json(path, {"columns": columns + [column], "machine": report.machine_description()})
+    if path.exists():
+        columns = [c for c in json.loads(path.read_text())["columns"]
+                   if c["label"] != column["label"]]
+    data = {"columns": columns + [column], "machine": report.machine_description()}
+    write_json(path, data)
+    return data
 
 
 def commit():

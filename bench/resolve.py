@@ -1,16 +1,21 @@
 """Does `pip install -r requirements.txt` find a wheel of every package on each
-platform and Python the README names? Resolved, not installed: pip's own resolver
-with --dry-run, for a platform and a Python other than this machine's.
+platform and Python that docs/where-it-runs.md names? Resolved, not installed: pip's
+own resolver with --dry-run, for a platform and a Python other than this machine's.
 
-    python bench/resolve.py           # writes results/install.json (a few minutes)
-    python -m tools.report          # then rebuild the README's tables
+    python bench/resolve.py           # prints the table (a few minutes), writes nothing
+    python bench/resolve.py --save    # and keeps it in results/install.json
+    python -m tools.report            # then rebuild docs/where-it-runs.md's table
+
+A platform and Python for which pip finds no wheel of some package (or cannot
+resolve at all: an older pip without --report, say) is an error: one line naming
+it, exit status 1, and nothing saved.
 
 pip evaluates environment markers for the Python that runs it, not the one it
 resolves for, so the markers of requirements.txt are evaluated here first, for the
 Python and platform named; those of the packages' own dependencies are still
 evaluated by pip for this machine (a dependency only one platform needs can be
-missed or added). Nothing here says that the packages *run* there; the README's
-"Where it runs" table says what was run.
+missed or added). Nothing here says that the packages *run* there; the table of
+docs/where-it-runs.md says what was run.
 """
 import argparse
 import json
@@ -66,8 +71,12 @@ def requirements_for(text, python, markers):
     return "\n".join(kept) + "\n"
 
 
+class ResolveError(Exception):
+    """pip found no wheel of some package for a platform and Python, or could not resolve."""
+
+
 def resolve(python, platform, requirements=ROOT / "requirements.txt"):
-    """{'ok': True, 'versions': {name: version}} or {'ok': False, 'missing': why}."""
+    """{name: version} of every package pip would install; ResolveError where it can't."""
     platforms, markers = PLATFORMS[platform]
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
@@ -81,39 +90,53 @@ def resolve(python, platform, requirements=ROOT / "requirements.txt"):
                                 env={**os.environ, "PIP_NO_INPUT": "1"})
         if result.returncode != 0:
             match = re.search(r"No matching distribution found for (\S+)", result.stderr)
-            return {"ok": False,
-                    "missing": match[1] if match else result.stderr.strip().splitlines()[-1]}
+            lines = result.stderr.strip().splitlines() or [f"pip exited {result.returncode}"]
+            why = f"no wheel of {match[1]}" if match else lines[-1].strip()
+            raise ResolveError(f"{platform}, Python {python}: {why}")
         installs = json.loads(report.read_text())["install"]
-    versions = {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
-                for item in installs}
-    return {"ok": True, "versions": versions}
+    return {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
+            for item in installs}
+
+
+def resolved(rows, pip, save=False, path=ROOT / "results" / "install.json"):
+    """The table's data for these rows; with `save`, also results/install.json, where a
+    run of some platforms or Pythons keeps the others' rows."""
+    if save and path.exists():
+        done = {(row["platform"], row["python"]) for row in rows}
+        kept = [row for row in json.loads(path.read_text())["rows"]
+                if (row["platform"], row["python"]) not in done]
+        rows = sorted(kept + rows, key=lambda row: (list(PLATFORMS).index(row["platform"]),
+                                                    row["python"]))
+    data = {"rows": rows, "shown": list(SHOWN), "measured": time.strftime("%Y-%m-%d"),
+            "command": f"pip {pip} install --dry-run --report --only-binary=:all: "
+                       "--python-version V --platform P -r requirements.txt"}
+    if save:
+        write_json(path, data)
+    return data
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pythons", nargs="+", default=list(PYTHONS))
     parser.add_argument("--platforms", nargs="+", choices=list(PLATFORMS), default=list(PLATFORMS))
+    parser.add_argument("--save", action="store_true",
+                        help="keep the versions in results/install.json")
     args = parser.parse_args(argv)
     rows = []
     for platform in args.platforms:
         for python in args.pythons:
-            row = {"platform": platform, "python": python,
-                   **resolve(python, platform)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            try:
+                versions = resolve(python, platform)
+            except ResolveError as e:
+                raise SystemExit(f"resolve: {e}") from None
+            rows.append({"platform": platform, "python": python, "versions": versions})
+            print(json.dumps(rows[-1]), flush=True)
     pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
                          text=True).stdout.split()[1]
-    path = ROOT / "results" / "install.json"
-    if path.exists():  # a run of some platforms or Pythons keeps the others' rows
-        done = {(row["platform"], row["python"]) for row in rows}
-        kept = [row for row in json.loads(path.read_text())["rows"]
-                if (row["platform"], row["python"]) not in done]
-        rows = sorted(kept + rows, key=lambda row: (list(PLATFORMS).index(row["platform"]),
-                                                    row["python"]))
-    write_json(path, {
-        "rows": rows, "shown": list(SHOWN), "measured": time.strftime("%Y-%m-%d"),
-        "command": f"pip {pip} install --dry-run --report --only-binary=:all: "
-                   "--python-version V --platform P -r requirements.txt"})
+    from tools import report
+    print(report.install_table(resolved(rows, pip, save=args.save)))
+    print("saved in results/install.json; python -m tools.report puts it in docs/"
+          if args.save else "not saved: --save keeps it in results/install.json")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ PyTorch, on the same CPU, in the same run; and knn_baseline.py against
 scikit-learn's brute-force 1-nearest-neighbour.
 
     pip install -r bench/requirements.txt
-    python bench/speed.py                    # writes results/speed.json
+    python bench/speed.py                    # prints the table, writes nothing
     python bench/speed.py --models cnn --repeat 3
-    python -m tools.report                 # then rebuild the README's tables
+    python bench/speed.py --save             # and keeps it in results/speed.json
+    python -m tools.report                   # then rebuild docs/speed.md's table
 
 Each model is timed `--repeat` times, ours and PyTorch one after the other; the
 table shows the median run (by ratio) and every run's ratio.
@@ -35,22 +36,34 @@ def timed_epochs(command):
         return read_jsonl(log)
 
 
-def save_measurements(name, rows, note, **extra):
-    """results/<name>.json: the rows, this machine and a note, written whole or not at all.
+def measured(name, rows, note, save=False, **extra):
+    """The measurements of this run: the rows, this machine and a note. With `save`,
+    also results/<name>.json, written whole or not at all.
 
-    A run of some models only keeps the other models' rows from the last full run;
-    each row says when it was measured, and each ratio is of one run."""
+    A saved run of some models only keeps the other models' rows from the last full
+    run; each row says when it was measured, and each ratio is of one run."""
     path = ROOT / "results" / f"{name}.json"
-    measured = time.strftime("%Y-%m-%d %H:%M")
-    rows = [{**row, "measured": measured} for row in rows]
+    when = time.strftime("%Y-%m-%d %H:%M")
+    rows = [{**row, "measured": when} for row in rows]
+    data = {"rows": rows, "machine": report.machine_description(), **extra, "note": note}
+    if not save:
+        return data
     new = {tuple(row["id"]) for row in rows}
     if path.exists():
         kept = [row for row in json.loads(path.read_text())["rows"]  # rows without an id
                 if "id" in row and tuple(row["id"]) not in new]     # predate this format
         order = list(MODELS) + ["knn"]
         rows = sorted(kept + rows, key=lambda row: order.index(row["id"][0]))
-    write_json(path, {"rows": rows, "machine": report.machine_description(), **extra,
-                      "note": note})
+    data = {**data, "rows": rows}
+    write_json(path, data)
+    return data
+
+
+def saved_or_not(save, name):
+    """The line after a bench's table: where it went, or how to keep it."""
+    if save:
+        return f"saved in results/{name}.json; python -m tools.report puts it in docs/"
+    return f"not saved: --save keeps it in results/{name}.json"
 
 
 def model_row(model, repeat):
@@ -98,17 +111,23 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", choices=list(MODELS) + ["knn"],
                         default=list(MODELS) + ["knn"])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each model (default 1)")
+    parser.add_argument("--save", action="store_true",
+                        help="keep the measurements in results/speed.json (with the other "
+                             "models' rows of the last saved run)")
     args = parser.parse_args(argv)
     import torch
     rows = [model_row(model, args.repeat) for model in args.models if model != "knn"]
     if "knn" in args.models:
         rows.append(knn_row())
         print(json.dumps(rows[-1]))
-    save_measurements(
-        "speed", rows, peer=f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads",
+    data = measured(
+        "speed", rows, save=args.save,
+        peer=f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads",
         note="train seconds of the last epoch of a short run (batch 128, float32), the run "
              "with the median ratio when repeated; test-set prediction ratio compares the "
              "time to predict 10000 test images")
+    print(report.speed_table(data))
+    print(saved_or_not(args.save, "speed"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from helpers import ROOT
 
 TALK = {"0_multiply.py", "1_linear_regression.py", "2_logistic_regression.py", "3_net.py",
         "4_modern_net.py", "5_convolutional_net.py", "knn_baseline.py", "load.py", "figures.py"}
-FOLDERS = {"toolkit", "tools", "tests", "bench", "data", "results", "exercises"}
+FOLDERS = {"toolkit", "tools", "tests", "bench", "data", "results", "exercises", "docs"}
 MODULES = sorted(p.stem for p in (ROOT / "toolkit").glob("*.py") if p.stem != "__init__")
 NUMBERED = sorted(p.name for p in ROOT.glob("[0-9]_*.py"))
 

@@ -1,4 +1,5 @@
-"""The README's tables are generated from logs; here, from small ones written by the test."""
+"""The tables of README.md and docs/ are generated from logs; here, from small ones written
+by the test. Each lives in one page, where python -m tools.report rewrites it."""
 import json
 
 import pytest
@@ -67,16 +68,15 @@ def test_gpu_table_from_logs_and_the_peers_log(tmp_path):
 
 def test_install_table_from_a_resolution(tmp_path):
     path = tmp_path / "install.json"
-    path.write_text(json.dumps({
-        "rows": [{"platform": "Linux x86_64", "python": "3.12", "ok": True,
-                  "versions": {"pytensor": "3.3.8", "numpy": "2.5.5"}},
-                 {"platform": "Windows amd64", "python": "3.14", "ok": False,
-                  "missing": "jaxlib<0.12,>=0.11"}],
-        "shown": ["pytensor", "numpy", "jax"], "measured": "today", "command": "pip ..."}))
+    resolution = {
+        "rows": [{"platform": "Linux x86_64", "python": "3.12",
+                  "versions": {"pytensor": "3.3.8", "numpy": "2.5.5"}}],
+        "shown": ["pytensor", "numpy", "jax"], "measured": "today", "command": "pip ..."}
+    path.write_text(json.dumps(resolution))
     table = report.install_table(path)
     assert "| Linux x86_64 | 3.12 | yes | 3.3.8 | 2.5.5 | - |" in table
-    assert "| Windows amd64 | 3.14 | no: jaxlib<0.12,>=0.11 |" in table
     assert "Resolved, not installed, on today: `pip ...`" in table
+    assert report.install_table(resolution) == table  # as bench/resolve.py prints it unsaved
     assert "Not resolved yet" in report.install_table(tmp_path / "none.json")
 
 
@@ -103,3 +103,29 @@ def test_first_run_table_gives_cold_over_warm(tmp_path):
     table = report.first_run_table(path)
     assert "| before | 22.9 | 46.0 | 1.6 | 23.0 | **2.00** | today |" in table
     assert "`python 5_convolutional_net.py --epochs 1`" in table
+
+
+def test_each_block_lives_in_one_page_and_is_up_to_date():
+    """Every generated block stands in the page PAGES names, and in no other page;
+    python -m tools.report would write what is there now (run it after a --save)."""
+    from helpers import ROOT
+    pages = sorted(["README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))])
+    assert set(report.PAGES) <= set(pages)
+    for page in pages:
+        text = (ROOT / page).read_text()
+        for name, table in report.PAGES.get(page, {}).items():
+            assert text.count(f"<!-- {name} -->") == 1 and text.count(f"<!-- /{name} -->") == 1
+            assert report.replace_block(text, name, table(), page) == text, (page, name)
+        others = {n for p, blocks in report.PAGES.items() if p != page for n in blocks}
+        assert not [n for n in others if f"<!-- {n} -->" in text], page
+
+
+def test_update_pages_writes_only_what_changed(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("a\n<!-- results -->\nold\n<!-- /results -->\n")
+    (tmp_path / "docs" / "speed.md").write_text("b\n<!-- speed -->\nnew\n<!-- /speed -->\n")
+    pages = {"README.md": {"results": lambda: "new"}, "docs/speed.md": {"speed": lambda: "new"}}
+    assert report.update_pages(tmp_path, pages) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "a\n<!-- results -->\nnew\n<!-- /results -->\n"
+    with pytest.raises(ValueError, match="docs/speed.md has no <!-- gpu --> block"):
+        report.update_pages(tmp_path, {"docs/speed.md": {"gpu": lambda: "x"}})

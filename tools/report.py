@@ -1,6 +1,6 @@
-"""The README's tables, built from the measurements in results/.
+"""The generated tables of README.md and docs/, built from the measurements in results/.
 
-    python -m tools.report     # rewrites the generated blocks of README.md
+    python -m tools.report     # rewrites every generated block where it lives (PAGES)
 
 Every number in those tables comes from a file here, written by a run:
 results/<run>.jsonl by a script's --log (through python -m tools.reproduce),
@@ -17,6 +17,14 @@ from toolkit.files import read_jsonl, write_atomic
 from tools.runs import MODELS, RUNS
 
 RESULTS = ROOT / "results"
+
+
+def measurements(source):
+    """A bench/ file's measurements: `source` is its path (None where it is missing) or
+    the measurements themselves, as a bench/ script holds them before --save."""
+    if isinstance(source, dict):
+        return source
+    return json.loads(Path(source).read_text()) if Path(source).exists() else None
 
 
 def median(values):
@@ -67,11 +75,11 @@ def results_table(results=RESULTS):
     return "\n".join(rows)
 
 
-def speed_table(path=RESULTS / "speed.json"):
+def speed_table(source=RESULTS / "speed.json"):
     """Seconds per epoch, ours against PyTorch, from bench/speed.py's output."""
-    if not Path(path).exists():
+    data = measurements(source)
+    if data is None:
         return "Not measured yet: run `python bench/speed.py`."
-    data = json.loads(Path(path).read_text())
     rows = ["| model | ours s/epoch (backend) | PyTorch s/epoch | ratio (ours / PyTorch) "
             "| test-set prediction ratio | measured |", "|---|---|---|---|---|---|"]
     for row in data["rows"]:
@@ -88,11 +96,11 @@ def speed_table(path=RESULTS / "speed.json"):
     return "\n".join(rows)
 
 
-def backend_table(path=RESULTS / "backends.json"):
+def backend_table(source=RESULTS / "backends.json"):
     """Seconds per epoch of each script on each backend, from bench/backends.py."""
-    if not Path(path).exists():
+    data = measurements(source)
+    if data is None:
         return "Not measured yet: run `python bench/backends.py`."
-    data = json.loads(Path(path).read_text())
     modes = list(dict.fromkeys(r["mode"] for r in data["rows"]))
     by_model = {}
     for row in data["rows"]:
@@ -116,12 +124,12 @@ def backend_table(path=RESULTS / "backends.json"):
     return "\n".join(rows)
 
 
-def profile_table(path=RESULTS / "profile_step.json"):
+def profile_table(source=RESULTS / "profile_step.json"):
     """The CNN's training step in parts, one column per labelled run of
     bench/profile_step.py --save."""
-    if not Path(path).exists():
+    data = measurements(source)
+    if data is None:
         return "Not measured yet: run `python bench/profile_step.py --save now`."
-    data = json.loads(Path(path).read_text())
     columns = data["columns"]
     rows = ["| part of the step (ms) | " + " | ".join(
                 f"{c['label']} ({c['commit']}, {c['measured']})" for c in columns) + " |",
@@ -138,12 +146,12 @@ def profile_table(path=RESULTS / "profile_step.json"):
     return "\n".join(rows)
 
 
-def first_run_table(path=RESULTS / "first_run.json"):
+def first_run_table(source=RESULTS / "first_run.json"):
     """Seconds to the first line and to the end of the quick start, cold and warm,
     one row per labelled run of bench/first_run.py."""
-    if not Path(path).exists():
+    data = measurements(source)
+    if data is None:
         return "Not measured yet: run `python bench/first_run.py`."
-    data = json.loads(Path(path).read_text())
     rows = ["| run | cold: first line (s) | cold: whole run (s) | warm: first line (s) "
             "| warm: whole run (s) | cold / warm | measured |", "|---|---|---|---|---|---|---|"]
     for c in data["columns"]:
@@ -152,7 +160,7 @@ def first_run_table(path=RESULTS / "first_run.json"):
                     f"**{c['cold_total'] / c['warm_total']:.2f}** | {c['measured']} |")
     rows.append("")
     rows.append(f"{data['machine']}; `{data['columns'][-1]['command']}`, cold with an empty "
-                f"PyTensor cache, then warm; `python bench/first_run.py --label LABEL`.")
+                f"PyTensor cache, then warm; `python bench/first_run.py --save --label LABEL`.")
     return "\n".join(rows)
 
 
@@ -194,22 +202,18 @@ def gpu_table(folder=RESULTS / "gpu"):
     return "\n".join(rows)
 
 
-def install_table(path=RESULTS / "install.json"):
+def install_table(source=RESULTS / "install.json"):
     """Per platform and Python: does every requirement have a wheel, and which
     versions pip picks, from bench/resolve.py."""
-    if not Path(path).exists():
+    data = measurements(source)
+    if data is None:
         return "Not resolved yet: run `python bench/resolve.py`."
-    data = json.loads(Path(path).read_text())
     shown = data["shown"]
     rows = ["| platform | Python | a wheel for every package | " + " | ".join(shown) + " |",
             "|---|---|---|" + "---|" * len(shown)]
-    for row in data["rows"]:
-        if row["ok"]:
-            versions = " | ".join(row["versions"].get(name, "-") for name in shown)
-            rows.append(f"| {row['platform']} | {row['python']} | yes | {versions} |")
-        else:
-            rows.append(f"| {row['platform']} | {row['python']} | no: {row['missing']} | "
-                        + " | ".join("" for _ in shown) + " |")
+    for row in data["rows"]:  # bench/resolve.py saves nothing when one resolve fails
+        versions = " | ".join(row["versions"].get(name, "-") for name in shown)
+        rows.append(f"| {row['platform']} | {row['python']} | yes | {versions} |")
     rows.append("")
     rows.append(f"Resolved, not installed, on {data['measured']}: `{data['command']}`, with "
                 f"the markers of requirements.txt evaluated for that Python and platform.")
@@ -230,23 +234,40 @@ def machine_description():
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def replace_block(text, name, content):
+# Where each generated block lives: <!-- name --> ... <!-- /name --> in that page.
+PAGES = {
+    "README.md": {"results": results_table},
+    "docs/speed.md": {"speed": speed_table, "profile": profile_table,
+                      "first_run": first_run_table},
+    "docs/backends.md": {"backends": backend_table, "gpu": gpu_table},
+    "docs/where-it-runs.md": {"install": install_table},
+}
+
+
+def replace_block(text, name, content, page="README.md"):
     """Replace what stands between <!-- name --> and <!-- /name --> in text."""
     pattern = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
     if not pattern.search(text):
-        raise ValueError(f"README has no <!-- {name} --> block")
+        raise ValueError(f"{page} has no <!-- {name} --> block")
     return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
 
 
-def update_readme(readme=ROOT / "README.md"):
-    text = Path(readme).read_text()
-    for name, table in [("results", results_table()), ("speed", speed_table()),
-                        ("backends", backend_table()), ("gpu", gpu_table()),
-                        ("profile", profile_table()), ("first_run", first_run_table()),
-                        ("install", install_table())]:
-        text = replace_block(text, name, table)
-    write_atomic(readme, text)
+def update_pages(root=ROOT, pages=None):
+    """Rewrite every generated block of README.md and docs/ from results/; a page is
+    written only where its text changed. Returns the pages written."""
+    written = []
+    for page, blocks in (pages or PAGES).items():
+        path = Path(root) / page
+        text = path.read_text()
+        new = text
+        for name, table in blocks.items():
+            new = replace_block(new, name, table(), page)
+        if new != text:
+            write_atomic(path, new)
+            written.append(page)
+    return written
 
 
 if __name__ == "__main__":
-    update_readme()
+    for page in update_pages():
+        print(f"rewrote {page}")
