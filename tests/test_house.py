@@ -26,7 +26,7 @@ def tracked_files():
 
 
 def test_top_level_shows_the_talk():
-    """Every Python file at the top is the talk's, every folder one of the six; other
+    """Every Python file at the top is the talk's, every folder one of FOLDERS; other
     files (README, requirements, a LICENSE one day) may sit beside them."""
     files = tracked_files()
     top_python = {f for f in files if "/" not in f and f.endswith(".py")}

@@ -32,7 +32,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 MODES = ("C", "NUMBA", "JAX")
-FALLBACKS = ("C", "JAX", "NUMBA")  # fastest first, on a CPU (README, "Backends")
+FALLBACKS = ("C", "JAX", "NUMBA")  # fastest first, on a CPU (docs/backends.md)
 DEVICES = ("cpu", "gpu")
 
 CUDA_JAX_INSTALL = 'pip install -r requirements.txt "jax[cuda12]>=0.10,<0.12" (or cuda13)'

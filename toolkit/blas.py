@@ -79,7 +79,7 @@ def one_thread():
 
     The C mode shares each batch among the cores itself (OpenMP, in the C kernels
     of c/). OpenBLAS's own threads would wait for work by spinning on the same
-    cores, and the two pools slow each other down (README, "Speed").
+    cores, and the two pools slow each other down (docs/speed.md).
     """
     openblas = wheel()
     if "OPENBLAS_NUM_THREADS" in os.environ or openblas is None:

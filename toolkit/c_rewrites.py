@@ -18,7 +18,7 @@ backends.c_mode() registers (once per process) and includes.
   gradient, each one pass over x (c/rectify_pool.c) instead of three or four Ops
   that write and read back the rectified map, as large as x.
 
-What each costs and saves is measured by bench/profile_step.py (README, "Speed").
+What each costs and saves is measured by bench/profile_step.py (docs/speed.md).
 """
 import numpy as np
 from pytensor import scalar

@@ -90,7 +90,7 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
                draw_params=None, argv=None, **defaults):
     """The command line every MNIST script shares, parsed and checked. The defaults
     are the talk's recipe and the backend that trains that script fastest on a CPU
-    (README, "Backends"; backends.prepare takes it where it can run); any other
+    (docs/backends.md; backends.prepare takes it where it can run); any other
     option's default can be given too (resume="cnn.ckpt", say). A script that
     passes `digit` (the image its last cell classifies) takes --digit and --draw
     too; a --draw run with neither --params nor --resume reads `draw_params`.
