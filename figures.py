@@ -26,7 +26,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+try:
+    import matplotlib.pyplot as plt
+except ValueError:  # matplotlib reads MPLBACKEND on import, and refuses a name it lacks
+    raise SystemExit(f"figures.py: error: MPLBACKEND={os.environ.get('MPLBACKEND')!r} is "
+                     f"not a matplotlib backend; unset it (figures.py draws into files)")
 import numpy as np
 import pytensor
 from pytensor import tensor as T
@@ -35,6 +39,7 @@ from pytensor.scalar import Composite
 
 from toolkit import ROOT
 from toolkit.files import read_jsonl, write_atomic
+from toolkit.mnist_files import MNISTError
 from toolkit.notebook import stop
 from toolkit import trained
 from tools.runs import MODELS
@@ -55,7 +60,10 @@ def what_it_wrote(name, results, quick, workdir):
         subprocess.run([sys.executable, MODELS[name].script, *args, "--save", str(npz),
                         "--log", str(log)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     meta, arrays = trained.read(npz, MODELS[name].script)  # results/net.npz must be 3_net.py's
-    return (meta, arrays, npz), read_jsonl(log)
+    try:
+        return (meta, arrays, npz), read_jsonl(log)
+    except (OSError, ValueError) as e:
+        raise trained.TrainedError(f"{log}: not a --log of {MODELS[name].script} ({e})") from None
 
 
 def weight(model, name):
@@ -545,7 +553,7 @@ def main():
     try:
         draw_all(args, out)
         draw_look_inside(out)
-    except (trained.TrainedError, NameError) as e:
+    except (trained.TrainedError, MNISTError, NameError) as e:
         stop(e, "figures.py")
     print("\n".join(sorted(str(p) for p in out.glob("*.png"))))
 
@@ -558,6 +566,13 @@ def draw_all(args, out):
     # every weight drawn, found before anything is drawn: a bad file leaves out/ as it was
     templates, old_units = weight(models["logistic"], "w"), weight(models["net"], "w_h")
     modern_units, first_layer = weight(models["modern"], "w_h"), weight(models["cnn"], "w")
+    from load import mnist  # and the data, checked
+    ntest = {meta["ntest"] for meta, _, _ in models.values()}
+    if len(ntest) != 1:
+        raise trained.TrainedError(f"the models were evaluated on different test sets "
+                                   f"({ntest} images)")
+    trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000, ntest=ntest.pop(),
+                               onehot=False)
     save(draw_linear_regression(), out / "1_linear_regression_fit.png")
     save(tiles(templates, (2, 5), "What it learns: logistic regression's ten templates",
                cmap="RdBu"), out / "2_logistic_regression_weights.png")
@@ -568,13 +583,6 @@ def draw_all(args, out):
     save(draw_conv_filters(first_layer), out / "5_convolutional_net_filters.png")
     save(draw_feature_maps(first_layer), out / "5_convolutional_net_feature_maps.png")
 
-    from load import mnist
-    ntest = {meta["ntest"] for meta, _, _ in models.values()}
-    if len(ntest) != 1:
-        raise trained.TrainedError(f"the models were evaluated on different test sets "
-                                   f"({ntest} images)")
-    trX, teX, trY, teY = mnist(ntrain=10000 if args.quick else 60000, ntest=ntest.pop(),
-                               onehot=False)
     answers = {}
     for name in MODELS:  # what each net said of every test digit, when its script saved it
         probabilities = models[name][1]["test_probabilities"]
@@ -583,7 +591,10 @@ def draw_all(args, out):
     titles = {**{name: model.title for name, model in MODELS.items()}, "knn": KNN_TITLE}
     knn = Path(args.results) / "knn.json"
     if knn.exists() and not args.quick:
-        knn_accuracy = json.loads(knn.read_text())["test_accuracy"]
+        try:
+            knn_accuracy = json.loads(knn.read_text())["test_accuracy"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise trained.TrainedError(f"{knn}: not knn_baseline.py's --log ({e})") from None
     else:
         knn_accuracy = float(np.mean(answers["knn"][0] == teY))
     save(draw_learning_curves(logs, knn_accuracy), out / "6_quantifying_the_difference.png")
