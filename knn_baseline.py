@@ -36,18 +36,34 @@ def ocr(image, images, labels):
 # The same idea for all test images at once: ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b,
 # so the distances of a chunk of test images to every training image are one
 # matrix product. The arg-min of the distance is the arg-max of the slide's 1 / distance.
-def nearest(test, train, k, train_sq=None):
-    """Indices of the k nearest training images of each test image, nearest first."""
-    if train_sq is None:
-        train_sq = np.einsum("ij,ij->i", train, train)
-    distances = train_sq - 2 * (test @ train.T)  # ||test||^2 is the same along a row
-    # float32 products can misorder near-ties; re-rank a few candidates in float64
-    n_candidates = min(k + 8, len(train))
-    candidates = np.argpartition(distances, n_candidates - 1, axis=1)[:, :n_candidates]
-    diff = test[:, None, :].astype(np.float64) - train[candidates].astype(np.float64)
-    exact = np.einsum("ijk,ijk->ij", diff, diff)
-    order = np.lexsort((candidates, exact), axis=1)[:, :k]  # ties: lower index first
-    return np.take_along_axis(candidates, order, axis=1)
+# ||a||^2 is the same along a row, so it is left out; ||b||^2 rides in the product as
+# one more column ([-2a, 1] . [b, ||b||^2]), so the product is the whole distance.
+def augmented(train):
+    """The training images with ||b||^2 as a last column."""
+    return np.hstack([train, np.einsum("ij,ij->i", train, train)[:, None]])
+
+
+def nearest(test, train, k, train_aug=None):
+    """Indices of the k nearest training images of each test image, nearest first
+    (ties: the lower index first)."""
+    if train_aug is None:
+        train_aug = augmented(train)
+    test_aug = np.hstack([-2 * test, np.ones((len(test), 1), test.dtype)])
+    distances = test_aug @ train_aug.T  # float32: within `slack` of the exact value
+    kth = distances.min(axis=1) if k == 1 else np.partition(distances, k - 1, axis=1)[:, k - 1]
+    # a float32 dot product of n terms errs by at most about n * eps * (|a| + |b|)^2;
+    # every image that close to the k-th is ranked again, exactly, in float64
+    largest = np.sqrt(train_aug[:, -1].max())
+    eps = np.finfo(np.float32).eps
+    slack = train.shape[1] * eps * (np.linalg.norm(test, axis=1) + largest) ** 2
+    rows, candidates = np.nonzero(distances <= (kth + slack)[:, None])
+    diff = test[rows].astype(np.float64) - train[candidates].astype(np.float64)
+    exact = np.einsum("ij,ij->i", diff, diff)
+    order = np.lexsort((candidates, exact, rows))  # by row, then distance, then index
+    rows, candidates = rows[order], candidates[order]
+    first = np.searchsorted(rows, np.arange(len(test)))  # where each row's candidates start
+    keep = np.arange(len(rows)) - first[rows] < k
+    return candidates[keep].reshape(len(test), k)
 
 
 def vote(neighbour_labels, n_classes=10):
@@ -65,9 +81,9 @@ def neighbours(test, train, k, chunk=500, progress=False):
     """nearest() for every test image, `chunk` test images at a time, so that the
     distance matrix stays small."""
     from tqdm import tqdm
-    train_sq = np.einsum("ij,ij->i", train, train)
+    train_aug = augmented(train)
     starts = range(0, len(test), chunk)
-    return np.concatenate([nearest(test[start:start + chunk], train, k, train_sq)
+    return np.concatenate([nearest(test[start:start + chunk], train, k, train_aug)
                            for start in tqdm(starts, desc="test chunks", leave=False,
                                              disable=not progress)])
 
