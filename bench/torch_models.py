@@ -79,6 +79,8 @@ def main():
     parser.add_argument("--ntest", type=training.positive_int, default=10000)
     parser.add_argument("--data-dir")
     parser.add_argument("--log", metavar="PATH")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (its first epoch includes compiling)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     lr = args.lr
@@ -90,6 +92,8 @@ def main():
     trY, teY = torch.from_numpy(trY), torch.from_numpy(teY)
 
     model = build(args.model)
+    if args.compile:
+        model = torch.compile(model)
     if args.model in ("modern", "cnn"):
         optimizer = TalkRMSprop(model.parameters(), lr=lr)
     else:
@@ -116,7 +120,9 @@ def main():
         eval_seconds = time.perf_counter() - start
         records.append({"epoch": epoch, "test_accuracy": accuracy,
                         "train_cost": total / len(trX), "train_seconds": train_seconds,
-                        "eval_seconds": eval_seconds, "mode": f"torch {torch.__version__}"})
+                        "eval_seconds": eval_seconds,
+                        "mode": f"torch {torch.__version__}"
+                                + (" compile" if args.compile else " eager")})
         print(f"epoch {epoch:3d}  test accuracy {accuracy:.4f}  train cost "
               f"{total / len(trX):.4f}  {train_seconds:.2f} s", flush=True)
         if args.log:

@@ -39,11 +39,15 @@ def test_results_table_from_small_logs(tmp_path):
 def test_speed_table_and_readme_block(tmp_path):
     speed = tmp_path / "speed.json"
     speed.write_text(json.dumps({"rows": [{"model": "m", "ours": 2.0, "peer": 4.0,
+                                           "eager": 4.0, "compiled": 5.0,
                                            "eval_ratio": 1.1, "ratios": [0.5, 0.6, 0.45],
-                                           "measured": "today"}],
+                                           "measured": "today"},
+                                          {"model": "earlier", "ours": 1.0, "peer": 4.0}],
                                  "machine": "box", "peer": "torch", "note": "n"}))
     table = report.speed_table(speed)
-    assert "| m | 2.00 | 4.00 | **0.50** (runs: 0.50, 0.60, 0.45) | 1.10 | today |" in table
+    assert ("| m | 2.00 | 4.00 | 5.00 | **0.50** (runs: 0.50, 0.60, 0.45) | 1.10 | today |"
+            in table)
+    assert "| earlier | 1.00 | 4.00 | - | **0.25** | - | - |" in table  # eager only, then
     text = "a\n<!-- speed -->\nold\n<!-- /speed -->\nb"
     assert report.replace_block(text, "speed", table).count("**0.50**") == 1
     assert "old" not in report.replace_block(text, "speed", table)

@@ -108,7 +108,7 @@ def test_speed_saves_only_when_asked(bench, monkeypatch, tmp_path, capsys, fake_
     monkeypatch.setattr(speed, "model_row", speed_row)
     speed.main(["--models", "logistic"])
     out = capsys.readouterr().out
-    assert "| logistic | 1.00 (C) | 2.00 | **0.50** |" in out and "not saved" in out
+    assert "| logistic | 1.00 (C) | 2.00 | - | **0.50** |" in out and "not saved" in out
     monkeypatch.setattr(speed, "ROOT", tmp_path)
     (tmp_path / "results").mkdir()
     speed.main(["--models", "logistic", "--save"])

@@ -80,15 +80,19 @@ def speed_table(source=RESULTS / "speed.json"):
     data = measurements(source)
     if data is None:
         return "Not measured yet: run `python bench/speed.py`."
-    rows = ["| model | ours s/epoch (backend) | PyTorch s/epoch | ratio (ours / PyTorch) "
-            "| test-set prediction ratio | measured |", "|---|---|---|---|---|---|"]
+    rows = ["| model | ours s/epoch (backend) | PyTorch eager | torch.compile "
+            "| ratio (ours / the faster PyTorch) | test-set prediction ratio | measured |",
+            "|---|---|---|---|---|---|---|"]
     for row in data["rows"]:
         eval_ratio = f"{row['eval_ratio']:.2f}" if "eval_ratio" in row else "-"
         mode = f" ({row['mode']})" if "mode" in row else ""
         runs = ""
         if len(row.get("ratios", [])) > 1:
             runs = " (runs: " + ", ".join(f"{r:.2f}" for r in row["ratios"]) + ")"
-        rows.append(f"| {row['model']} | {row['ours']:.2f}{mode} | {row['peer']:.2f} | "
+        eager, compiled = (f"{row[k]:.2f}" if k in row else "-" for k in ("eager", "compiled"))
+        if "eager" not in row:  # a row from before torch.compile was timed: the peer was eager
+            eager = f"{row['peer']:.2f}"
+        rows.append(f"| {row['model']} | {row['ours']:.2f}{mode} | {eager} | {compiled} | "
                     f"**{row['ours'] / row['peer']:.2f}**{runs} | {eval_ratio} "
                     f"| {row.get('measured', '-')} |")
     rows.append("")
