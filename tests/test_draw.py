@@ -8,14 +8,20 @@ The browser is Debian's chromium driven by Playwright for Python; where either i
 missing the browser tests skip, unless CI_REQUIRE_BROWSER=1 (.ci/run) makes that a
 failure. DRAW_SCREENSHOT=PATH saves the page after a drawn 7 (the README's picture)."""
 import base64
+import concurrent.futures
+import contextlib
 import io
 import json
 import os
+import queue
+import re
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 import zlib
 from pathlib import Path
@@ -24,7 +30,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, default_sigint, err_lines, names, wait_for_line
+from helpers import ROOT, default_sigint, err_lines, names, run_script
 from toolkit.digits import read_digit
 from toolkit import draw
 
@@ -33,6 +39,7 @@ README_COMMAND = f"python {SCRIPT} --params results/cnn.npz --draw"
 COMMAND = [sys.executable, str(ROOT / SCRIPT), *README_COMMAND.split()[2:]]
 ADDRESS = r"draw a digit at (http://127\.0\.0\.1:\d+/)"
 GUARD_MS = 300_000  # Playwright's waits end in a failure after this, not in a hang
+GUARD_S = 120  # and every other wait: for a line, a reply, a child to end
 CHROMIUM = Path("/usr/bin/chromium")
 # headless, and nothing that reaches for a network: this machine has none
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,13 +47,53 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-quic"]
 
 
-def start_serving(stderr):
-    """The README's command, with SIGINT as a terminal gives it; the process and
-    the address it printed."""
-    proc = subprocess.Popen(COMMAND, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+STARTED = []  # every child this module starts: none may outlive it
+
+
+@contextlib.contextmanager
+def child(command, stderr):
+    """A child process with SIGINT as a terminal gives it, killed and reaped on
+    leaving, whatever happened; its stdout's lines arrive in proc.lines (a thread
+    reads them, so no wait for a line is without a deadline)."""
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
                             text=True, preexec_fn=default_sigint)
-    line = wait_for_line(proc, ADDRESS)
-    return proc, line.split(" at ")[1].split()[0]
+    STARTED.append(proc)
+    proc.lines = queue.Queue()
+    threading.Thread(target=lambda: [*map(proc.lines.put, proc.stdout), proc.lines.put(None)],
+                     daemon=True).start()
+    try:
+        yield proc
+    finally:
+        proc.kill()  # nothing, where it has ended
+        proc.wait(timeout=GUARD_S)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_child_left():
+    yield
+    assert all(proc.returncode is not None for proc in STARTED), "a child outlived its test"
+
+
+def printed_address(proc):
+    """The address the child printed, read within GUARD_S."""
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        try:
+            line = proc.lines.get(timeout=max(deadline - time.monotonic(), 0))
+        except queue.Empty:
+            raise AssertionError(f"no {ADDRESS!r} after {GUARD_S} s") from None
+        if line is None:
+            raise AssertionError(f"the child ended (exit {proc.wait(GUARD_S)}) "
+                                 f"before printing {ADDRESS!r}")
+        if re.match(ADDRESS, line):
+            return line.split(" at ")[1].split()[0]
+
+
+@contextlib.contextmanager
+def serving(stderr):
+    """The README's command serving; the process and the address it printed."""
+    with child(COMMAND, stderr) as proc:
+        yield proc, printed_address(proc)
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +101,8 @@ def server(tmp_path_factory):
     """The script serving its page for this module's tests: its address and its
     stderr so far (a file, so a full pipe never stalls the server)."""
     stderr_path = tmp_path_factory.mktemp("draw") / "stderr"
-    with open(stderr_path, "w") as stderr:
-        proc, address = start_serving(stderr)
-    yield address, stderr_path
-    proc.kill()
-    proc.wait()
+    with open(stderr_path, "w") as stderr, serving(stderr) as (proc, address):
+        yield address, stderr_path, proc
 
 
 # --- in a browser ---------------------------------------------------------------------
@@ -103,7 +147,7 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     """The page, freshly opened at the address the script printed; a projector's size."""
-    address, _ = server
+    address, *_ = server
     page = browser.new_page(viewport={"width": 1440, "height": 860})
     page.set_default_timeout(GUARD_MS)
     page.goto(address)
@@ -207,16 +251,31 @@ def test_clear_empties_the_canvas_and_the_answer(page):
 
 # --- bad requests, no browser needed ----------------------------------------------------
 
-def send(address, request):
-    """A raw HTTP request, sent whole; the reply's status and body."""
-    host, port = address.split("//")[1].strip("/").split(":")
-    with socket.create_connection((host, int(port)), timeout=60) as connection:
-        connection.sendall(request)
-        connection.shutdown(socket.SHUT_WR)
-        reply = b"".join(iter(lambda: connection.recv(65536), b""))
+def host(address):
+    return address.split("//")[1].strip("/")
+
+
+def connect(address):
+    name, port = host(address).split(":")
+    return socket.create_connection((name, int(port)), timeout=GUARD_S)
+
+
+def reply_to(connection):
+    """The reply's status and body, read to the end; AssertionError where the
+    server closed the connection without one."""
+    reply = b"".join(iter(lambda: connection.recv(65536), b""))
     assert reply, "no reply: the server dropped the connection"
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
+
+
+def send(address, request):
+    """A raw HTTP request, sent whole, HOST in it the server's own; the reply's
+    status and body."""
+    with connect(address) as connection:
+        connection.sendall(request.replace(b"HOST", host(address).encode()))
+        connection.shutdown(socket.SHUT_WR)
+        return reply_to(connection)
 
 
 def png(image):
@@ -233,28 +292,48 @@ def claiming(width, height):
     return bytes(data)
 
 
-def post(body, length=None):
+def post(body, length=None, headers=b"Host: HOST\r\n"):
     length = len(body) if length is None else length
-    return b"POST /answer HTTP/1.1\r\nHost: x\r\nContent-Length: %b\r\n\r\n%b" % (
-        str(length).encode("latin-1"), body)
+    return b"POST /answer HTTP/1.1\r\n%bContent-Length: %b\r\n\r\n%b" % (
+        headers, str(length).encode("latin-1"), body)
 
+
+SEVEN_PNG = (ROOT / "data" / "digits" / "7.png").read_bytes()
+# what a page elsewhere sends: a "simple" request, which a browser posts without asking first
+FROM_ELSEWHERE = b"Host: HOST\r\nContent-Type: text/plain\r\nOrigin: http://evil.example\r\n"
 
 BAD = {
     "not an image": (post(b"this is not a picture"), 400, "not a PNG or JPEG"),
     "one colour": (post(png(Image.new("L", (40, 30), 230))), 400, "all one colour"),
     "decompression bomb": (post(claiming(30000, 30000)), 400, "too large"),
+    "more pixels than the page takes": (post(claiming(draw.MAX_PIXELS + 1, 1)), 400,
+                                        str(draw.MAX_PIXELS)),
     # only the header: a server that waited for the body would get an ended one (400)
     "oversized": (post(b"", length=draw.MAX_BODY + 1), 413, str(draw.MAX_BODY)),
     "body cut short": (post(b"0123456789", length=1000), 400, "10 of 1000"),
     "length not a number": (post(b"", length="many"), 400, "Content-Length"),
     "length a superscript": (post(b"", length="\u00b2"), 400, "Content-Length"),
-    "no length": (b"POST /answer HTTP/1.1\r\nHost: x\r\n\r\n", 411, "Content-Length"),
+    "no length": (b"POST /answer HTTP/1.1\r\nHost: HOST\r\n\r\n", 411, "Content-Length"),
     "malformed": (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "request"),
-    "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: x\r\n\r\n", 404, "/secrets"),
-    "posted elsewhere": (b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: HOST\r\n\r\n", 404, "/secrets"),
+    "posted elsewhere": (b"POST /upload HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\n\r\n",
                          404, "/answer"),
-    "wrong method": (b"PUT /answer HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    "wrong method": (b"PUT /answer HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\n\r\n",
                      405, "PUT"),
+    # DNS rebinding: a page at evil.example whose name now points at 127.0.0.1
+    "the page for another host": (b"GET / HTTP/1.1\r\nHost: evil.example:8765\r\n\r\n",
+                                  403, "evil.example"),
+    "an answer for another host": (post(SEVEN_PNG, headers=b"Host: evil.example\r\n"),
+                                   403, "evil.example"),
+    "no host": (b"GET / HTTP/1.0\r\n\r\n", 403, "Host"),
+    "the right port of another host": (b"GET / HTTP/1.1\r\nHost: HOST.evil.example\r\n\r\n",
+                                       403, "evil.example"),
+    "posted from another origin": (post(SEVEN_PNG, headers=FROM_ELSEWHERE), 403,
+                                   "evil.example"),
+    "posted from another site": (post(SEVEN_PNG, headers=b"Host: HOST\r\n"
+                                      b"Sec-Fetch-Site: cross-site\r\n"), 403, "cross-site"),
+    "posted from the other name": (post(SEVEN_PNG, headers=b"Host: HOST\r\n"
+                                        b"Origin: http://localhost:1\r\n"), 403, "localhost:1"),
 }
 
 
@@ -267,18 +346,18 @@ def good_answer(address, image):
 
 @pytest.mark.parametrize("case", BAD)
 def test_a_bad_request_gets_an_error_and_the_server_serves_on(server, case):
-    address, stderr = server
+    address, stderr, _ = server
     request, expected_status, named = BAD[case]
     status, reason = send(address, request)
     assert status == expected_status
-    assert len(err_lines(reason)) == 1, reason
+    assert len(err_lines(reason)) == 1, reason  # one line: no page, no answer
     names(reason, named)
     assert good_answer(address, ROOT / "data" / "digits" / "3.png")["predicted"] == 3
     assert "Traceback" not in stderr.read_text()
 
 
 def test_a_good_request_answers_with_everything_the_page_shows(server):
-    address, _ = server
+    address, *_ = server
     with urllib.request.urlopen(address, timeout=60) as page:
         assert b'<canvas id="pad"' in page.read()
     reply = good_answer(address, ROOT / "data" / "digits" / "7.png")
@@ -328,28 +407,28 @@ def test_the_readme_gives_the_command_and_the_picture():
 
 @pytest.mark.slow  # a second run of the script, its own to stop
 def test_ctrl_c_stops_it_in_one_line(tmp_path):
-    with open(tmp_path / "stderr", "w") as stderr:
-        proc, address = start_serving(stderr)
-        with urllib.request.urlopen(address, timeout=60):
+    with open(tmp_path / "stderr", "w") as stderr, serving(stderr) as (proc, address):
+        with urllib.request.urlopen(address, timeout=GUARD_S):
             pass  # serving
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        proc.wait(timeout=GUARD_S)
     lines = err_lines((tmp_path / "stderr").read_text())
     assert proc.returncode == 130
     assert len(lines) == 1, lines
     names(lines[0], SCRIPT, "Ctrl-C", address)
     with pytest.raises(OSError):  # closed: nothing answers there any more
-        urllib.request.urlopen(address, timeout=60)
+        urllib.request.urlopen(address, timeout=GUARD_S)
 
 
-def test_where_no_handler_is_installed_an_interrupt_ends_it_in_one_line():
+def test_where_no_handler_is_installed_an_interrupt_ends_it_in_one_line(tmp_path):
     """As in a notebook, where training installs no Ctrl-C handler: the kernel's
     interrupt is a KeyboardInterrupt, and serve() ends with one line of its own."""
     code = "from toolkit import draw; draw.serve(layers=None, port=0)"  # no request is made
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    address = wait_for_line(proc, ADDRESS).split(" at ")[1].split()[0]
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and err == ""
-    assert out.strip().splitlines() == [f"stopped serving {address}"]
+    with open(tmp_path / "stderr", "w") as stderr, \
+            child([sys.executable, "-c", code], stderr) as proc:
+        address = printed_address(proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=GUARD_S)
+        rest = [proc.lines.get(timeout=GUARD_S) for _ in range(2)]  # a line, then the end
+    assert proc.returncode == 0 and (tmp_path / "stderr").read_text() == ""
+    assert rest == [f"stopped serving {address}\n", None]
