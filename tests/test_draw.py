@@ -44,7 +44,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 # headless, and nothing that reaches for a network: this machine has none
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+                 "--disable-quic",
+                 "--host-resolver-rules=MAP evil.example 127.0.0.1"]  # DNS rebinding, done
 
 
 STARTED = []  # every child this module starts: none may outlive it
@@ -249,6 +250,26 @@ def test_clear_empties_the_canvas_and_the_answer(page):
     assert max(p for _, p, _ in bars(page)) == 0
 
 
+def test_a_page_elsewhere_gets_neither_the_page_nor_an_answer(browser, server):
+    """The browser takes evil.example to be 127.0.0.1, as after DNS rebinding: the
+    server's page is not served under that name, and a drawing posted from that
+    page (text/plain: no preflight) gets no answer."""
+    address, *_ = server
+    port = host(address).split(":")[1]
+    page = browser.new_page()
+    page.set_default_timeout(GUARD_MS)
+    try:
+        response = page.goto(f"http://evil.example:{port}/")
+        assert response.status == 403 and page.locator("#pad").count() == 0
+        with page.expect_response(f"{address}answer") as posted:
+            page.evaluate("""([address, seven]) => fetch(address + "answer", {method: "POST",
+                mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                body: new Uint8Array(seven)})""", [address, list(SEVEN_PNG)])
+        assert posted.value.status == 403
+    finally:
+        page.close()
+
+
 # --- bad requests, no browser needed ----------------------------------------------------
 
 def host(address):
@@ -270,10 +291,10 @@ def reply_to(connection):
 
 
 def send(address, request):
-    """A raw HTTP request, sent whole, HOST in it the server's own; the reply's
+    """A raw HTTP request, sent whole, $HOST in it the server's own; the reply's
     status and body."""
     with connect(address) as connection:
-        connection.sendall(request.replace(b"HOST", host(address).encode()))
+        connection.sendall(request.replace(b"$HOST", host(address).encode()))
         connection.shutdown(socket.SHUT_WR)
         return reply_to(connection)
 
@@ -292,7 +313,7 @@ def claiming(width, height):
     return bytes(data)
 
 
-def post(body, length=None, headers=b"Host: HOST\r\n"):
+def post(body, length=None, headers=b"Host: $HOST\r\n"):
     length = len(body) if length is None else length
     return b"POST /answer HTTP/1.1\r\n%bContent-Length: %b\r\n\r\n%b" % (
         headers, str(length).encode("latin-1"), body)
@@ -300,7 +321,7 @@ def post(body, length=None, headers=b"Host: HOST\r\n"):
 
 SEVEN_PNG = (ROOT / "data" / "digits" / "7.png").read_bytes()
 # what a page elsewhere sends: a "simple" request, which a browser posts without asking first
-FROM_ELSEWHERE = b"Host: HOST\r\nContent-Type: text/plain\r\nOrigin: http://evil.example\r\n"
+FROM_ELSEWHERE = b"Host: $HOST\r\nContent-Type: text/plain\r\nOrigin: http://evil.example\r\n"
 
 BAD = {
     "not an image": (post(b"this is not a picture"), 400, "not a PNG or JPEG"),
@@ -313,12 +334,12 @@ BAD = {
     "body cut short": (post(b"0123456789", length=1000), 400, "10 of 1000"),
     "length not a number": (post(b"", length="many"), 400, "Content-Length"),
     "length a superscript": (post(b"", length="\u00b2"), 400, "Content-Length"),
-    "no length": (b"POST /answer HTTP/1.1\r\nHost: HOST\r\n\r\n", 411, "Content-Length"),
+    "no length": (b"POST /answer HTTP/1.1\r\nHost: $HOST\r\n\r\n", 411, "Content-Length"),
     "malformed": (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "request"),
-    "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: HOST\r\n\r\n", 404, "/secrets"),
-    "posted elsewhere": (b"POST /upload HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\n\r\n",
+    "unknown page": (b"GET /secrets HTTP/1.1\r\nHost: $HOST\r\n\r\n", 404, "/secrets"),
+    "posted elsewhere": (b"POST /upload HTTP/1.1\r\nHost: $HOST\r\nContent-Length: 0\r\n\r\n",
                          404, "/answer"),
-    "wrong method": (b"PUT /answer HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\n\r\n",
+    "wrong method": (b"PUT /answer HTTP/1.1\r\nHost: $HOST\r\nContent-Length: 0\r\n\r\n",
                      405, "PUT"),
     # DNS rebinding: a page at evil.example whose name now points at 127.0.0.1
     "the page for another host": (b"GET / HTTP/1.1\r\nHost: evil.example:8765\r\n\r\n",
@@ -326,13 +347,13 @@ BAD = {
     "an answer for another host": (post(SEVEN_PNG, headers=b"Host: evil.example\r\n"),
                                    403, "evil.example"),
     "no host": (b"GET / HTTP/1.0\r\n\r\n", 403, "Host"),
-    "the right port of another host": (b"GET / HTTP/1.1\r\nHost: HOST.evil.example\r\n\r\n",
+    "the right port of another host": (b"GET / HTTP/1.1\r\nHost: $$HOST.evil.example\r\n\r\n",
                                        403, "evil.example"),
     "posted from another origin": (post(SEVEN_PNG, headers=FROM_ELSEWHERE), 403,
                                    "evil.example"),
-    "posted from another site": (post(SEVEN_PNG, headers=b"Host: HOST\r\n"
+    "posted from another site": (post(SEVEN_PNG, headers=b"Host: $HOST\r\n"
                                       b"Sec-Fetch-Site: cross-site\r\n"), 403, "cross-site"),
-    "posted from the other name": (post(SEVEN_PNG, headers=b"Host: HOST\r\n"
+    "posted from the other name": (post(SEVEN_PNG, headers=b"Host: $HOST\r\n"
                                         b"Origin: http://localhost:1\r\n"), 403, "localhost:1"),
 }
 
@@ -364,6 +385,170 @@ def test_a_good_request_answers_with_everything_the_page_shows(server):
     assert reply["predicted"] == 7 and np.argmax(reply["probabilities"]) == 7
     assert np.array(reply["seen"]).shape == (28, 28)
     assert [np.array(layer).ndim for layer in reply["layers"]] == [3, 3]  # maps x rows x columns
+
+
+def test_its_own_page_and_a_tool_on_this_machine_are_answered(server):
+    """As the page posts (Origin and Sec-Fetch-Site its own), by either name of the
+    address, and as curl or a script does (neither header)."""
+    address, *_ = server
+    port = host(address).split(":")[1]
+    for name in "127.0.0.1", "localhost", "LOCALHOST":
+        status, page = send(address, f"GET / HTTP/1.1\r\nHost: {name}:{port}\r\n\r\n".encode())
+        assert status == 200 and '<canvas id="pad"' in page
+        own = f"Host: {name}:{port}\r\nOrigin: http://{name.lower()}:{port}\r\n" \
+              f"Sec-Fetch-Site: same-origin\r\n".encode()
+        for headers in own, f"Host: {name}:{port}\r\n".encode():
+            status, reply = send(address, post(SEVEN_PNG, headers=headers))
+            assert status == 200 and json.loads(reply)["predicted"] == 7
+
+
+CLASS = 50  # learners posting at once
+
+
+def test_a_class_posting_at_once_all_get_their_answers(server):
+    """50 connections at once, each a digit's PNG: each gets the answer that picture
+    gets alone (no connection refused or reset, no answer mixed up), in bounded time."""
+    address, *_ = server
+    pictures = [(ROOT / "data" / "digits" / f"{i % 10}.png").read_bytes() for i in range(CLASS)]
+    alone = {picture: send(address, post(picture)) for picture in set(pictures)}
+    together = threading.Barrier(CLASS, timeout=GUARD_S)
+
+    def learner(picture):
+        request = post(picture).replace(b"$HOST", host(address).encode())
+        together.wait()
+        with connect(address) as connection:
+            connection.sendall(request)
+            return reply_to(connection)
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(CLASS) as pool:  # each socket's waits end
+        replies = list(pool.map(learner, pictures, timeout=GUARD_S))
+    print(f"{CLASS} posting at once: answered in {time.monotonic() - start:.2f} s")
+    assert replies == [alone[picture] for picture in pictures]
+    assert all(status == 200 for status, _ in replies)
+
+
+def test_a_body_short_of_its_length_gets_a_4xx_within_seconds(server):
+    """The client keeps its connection open, waiting: the server answers by itself."""
+    address, *_ = server
+    with connect(address) as connection:
+        connection.sendall(post(b"0123456789", length=1000).replace(
+            b"$HOST", host(address).encode()))
+        start = time.monotonic()
+        status, reason = reply_to(connection)
+        waited = time.monotonic() - start
+    print(f"a short body waited {waited:.2f} s for its {status}")
+    assert status == 408 and waited < draw.REQUEST_SECONDS + 3
+    names(reason, "1000", f"{draw.REQUEST_SECONDS} s")
+
+
+def test_a_client_sending_a_byte_now_and_then_is_dropped_in_the_stated_time(server):
+    """A byte every half second never leaves the socket idle for long, and a
+    request of a few kB would take many minutes: it is cut off at REQUEST_SECONDS."""
+    address, *_ = server
+    request = post(SEVEN_PNG).replace(b"$HOST", host(address).encode())
+    with connect(address) as connection:
+        start = time.monotonic()
+        for byte in request:
+            held = time.monotonic() - start
+            assert held < draw.REQUEST_SECONDS + 10, f"still connected after {held:.1f} s"
+            try:
+                connection.sendall(bytes([byte]))
+                connection.settimeout(0.5)
+                connection.recv(1)  # the server's 408 or its close, or half a second
+                break
+            except TimeoutError:
+                continue  # still connected: the next byte
+            except ConnectionError:
+                break
+        held = time.monotonic() - start
+    print(f"a slow client was dropped after {held:.2f} s")
+    assert held < draw.REQUEST_SECONDS + 3
+
+
+def memory_of(pid, action):
+    """What `action()` returns, and the most memory the process pid used meanwhile
+    above what it used before (MB of resident set; Linux's clear_refs resets its peak)."""
+    status = Path(f"/proc/{pid}/status")
+
+    def kb(field):
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read_text(), re.M)[1])
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    before = kb("VmRSS")
+    result = action()
+    return result, (kb("VmHWM") - before) / 1024
+
+
+def all_ink(width, height):
+    """The picture that costs read_digit the most a pixel (a transparent PNG whose
+    every pixel inside its frame is ink, of several levels), a few kB as a PNG."""
+    alpha = np.full((height, width), 255, np.uint8)
+    alpha[1:-1, 1:-1] -= (np.indices((height - 2, width - 2)).sum(0) % 7 * 20).astype(np.uint8)
+    alpha[[0, -1]] = alpha[:, [0, -1]] = 0  # the frame: paper
+    black = np.zeros((height, width), np.uint8)
+    return png(Image.fromarray(np.dstack([black, black, black, alpha]), "RGBA"))
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                                reason="measures memory through Linux's /proc")
+
+
+@needs_proc
+def test_the_largest_picture_taken_costs_bounded_memory(server):
+    address, _, proc = server
+    picture = all_ink(draw.MAX_PIXELS // 1000, 1000)
+    assert len(picture) < draw.MAX_BODY
+    (status, _), mb = memory_of(proc.pid, lambda: send(address, post(picture)))
+    print(f"the largest picture taken, {draw.MAX_PIXELS} pixels: {mb:.0f} MB at its peak")
+    assert status == 200
+    assert mb < draw.MAX_PIXELS * 50 / 2**20  # 33 bytes a pixel measured
+
+
+@needs_proc
+def test_a_picture_of_49_megapixels_in_62_kb_is_refused_before_it_is_decoded(server):
+    image = Image.new("L", (7000, 7000), "white")
+    image.paste(0, (3000, 1000, 4000, 6000))  # a 1, read right by read_digit
+    picture = png(image)
+    del image
+    assert len(picture) < draw.MAX_BODY
+    address, _, proc = server
+    (reply), mb = memory_of(proc.pid, lambda: send(address, post(picture)))
+    status, reason = reply
+    assert status == 400 and len(err_lines(reason)) == 1
+    names(reason, "7000 x 7000", draw.MAX_PIXELS)
+    assert mb < 20
+
+
+@pytest.fixture(scope="module")
+def script():
+    """The script's own globals after a run on the trained weights, as the server's
+    (the same backend); SIGINT's handler as it was (the run installs its own)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return run_script(SCRIPT, "--params", "results/cnn.npz")
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+@pytest.mark.parametrize("digit", [0, 4, 7])
+def test_the_answer_is_the_scripts_own_and_each_map_is_scaled_by_its_own_maximum(
+        server, script, digit):
+    import pytensor
+    address, *_ = server
+    picture = ROOT / "data" / "digits" / f"{digit}.png"
+    reply = good_answer(address, picture)
+    image = read_digit(picture).reshape(1, 1, 28, 28)
+    probabilities = script["probabilities"](image)[0]  # the script's own function
+    assert np.abs(np.array(reply["probabilities"]) - probabilities).max() < 1e-6
+    assert reply["predicted"] == np.argmax(probabilities)
+    maps = pytensor.function([script["X"]], [script["l1"], script["l2"]],
+                             mode=script["mode"])(image)
+    for shown, layer in zip(reply["layers"], maps):
+        assert np.array(shown).shape == layer[0].shape
+        for shown_map, layer_map in zip(shown, layer[0]):
+            top = layer_map.max()
+            expected = np.round(layer_map / top * 255) if top > 0 else 0 * layer_map
+            assert np.abs(np.array(shown_map) - expected).max() <= 1
 
 
 def test_a_taken_port_falls_back_to_a_free_one():

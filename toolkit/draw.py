@@ -37,9 +37,9 @@ PAGE = Path(__file__).with_name("draw.html")
 PORT = 8765  # the same address from run to run; a free port when it is taken
 MAX_BODY = 1_000_000  # bytes: a drawn canvas is a few kB as a PNG; larger is refused unread
 # The page's canvas is 420 x 420. A posted picture is decoded whole and read_digit
-# keeps a few float copies of it: 40 bytes a pixel at worst, so 2 megapixels cost
-# about 80 MB. A larger one (a 62 kB PNG can say 49 megapixels) is refused from
-# its header, before a pixel is decoded.
+# keeps a few copies of it: about 33 bytes a pixel at most (measured: a transparent
+# PNG all ink), so 2 megapixels cost the server 66 MB. A larger one (a 62 kB PNG
+# can say 49 megapixels, 1.3 GB decoded) is refused from its header.
 MAX_PIXELS = 2_000_000
 REQUEST_SECONDS = 5  # to send a whole request, and again to take the reply; then dropped
 WORKERS = 16  # connections served at once; the answers themselves go one at a time
