@@ -48,6 +48,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--host-resolver-rules=MAP evil.example 127.0.0.1"]  # DNS rebinding, done
 
 
+needs_proc = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                                reason="measures a process through Linux's /proc")
 STARTED = []  # every child this module starts: none may outlive it
 
 
@@ -428,6 +430,29 @@ def test_a_class_posting_at_once_all_get_their_answers(server):
     assert all(status == 200 for status, _ in replies)
 
 
+@needs_proc
+def test_connections_that_send_nothing_hold_at_most_the_workers(server):
+    """Twice as many idle connections as workers: the server starts no more threads
+    than its workers (the rest wait in the backlog), and serves on once they go."""
+    address, _, proc = server
+    status = Path(f"/proc/{proc.pid}/status")
+
+    def threads():
+        return int(re.search(r"^Threads:\s+(\d+)", status.read_text(), re.M)[1])
+    before = threads()
+    with contextlib.ExitStack() as idle:
+        for _ in range(2 * draw.WORKERS):
+            idle.enter_context(connect(address))
+        deadline, most = time.monotonic() + GUARD_S, 0
+        while most < before + draw.WORKERS and time.monotonic() < deadline:
+            most = max(most, threads())  # until every worker holds a connection
+            time.sleep(0.01)
+        time.sleep(0.5)  # and then no more
+        most = max(most, threads())
+    assert most == before + draw.WORKERS
+    assert good_answer(address, ROOT / "data" / "digits" / "3.png")["predicted"] == 3
+
+
 def test_a_body_short_of_its_length_gets_a_4xx_within_seconds(server):
     """The client keeps its connection open, waiting: the server answers by itself."""
     address, *_ = server
@@ -487,10 +512,6 @@ def all_ink(width, height):
     alpha[[0, -1]] = alpha[:, [0, -1]] = 0  # the frame: paper
     black = np.zeros((height, width), np.uint8)
     return png(Image.fromarray(np.dstack([black, black, black, alpha]), "RGBA"))
-
-
-needs_proc = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
-                                reason="measures memory through Linux's /proc")
 
 
 @needs_proc
