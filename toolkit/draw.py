@@ -41,7 +41,7 @@ MAX_BODY = 1_000_000  # bytes: a drawn canvas is a few kB as a PNG; larger is re
 # PNG all ink), so 2 megapixels cost the server 66 MB. A larger one (a 62 kB PNG
 # can say 49 megapixels, 1.3 GB decoded) is refused from its header.
 MAX_PIXELS = 2_000_000
-REQUEST_SECONDS = 5  # to send a whole request, and again to take the reply; then dropped
+REQUEST_SECONDS = 5  # to send the whole request, and for each write of the reply: then dropped
 WORKERS = 16  # connections served at once; the answers themselves go one at a time
 BACKLOG = 64  # connections waiting for a worker: a class of 50 posting at once
 
