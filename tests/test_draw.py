@@ -349,7 +349,7 @@ BAD = {
     "an answer for another host": (post(SEVEN_PNG, headers=b"Host: evil.example\r\n"),
                                    403, "evil.example"),
     "no host": (b"GET / HTTP/1.0\r\n\r\n", 403, "Host"),
-    "the right port of another host": (b"GET / HTTP/1.1\r\nHost: $$HOST.evil.example\r\n\r\n",
+    "the right port of another host": (b"GET / HTTP/1.1\r\nHost: $HOST.evil.example\r\n\r\n",
                                        403, "evil.example"),
     "posted from another origin": (post(SEVEN_PNG, headers=FROM_ELSEWHERE), 403,
                                    "evil.example"),

@@ -41,7 +41,7 @@ MAX_BODY = 1_000_000  # bytes: a drawn canvas is a few kB as a PNG; larger is re
 # PNG all ink), so 2 megapixels cost the server 66 MB. A larger one (a 62 kB PNG
 # can say 49 megapixels, 1.3 GB decoded) is refused from its header.
 MAX_PIXELS = 2_000_000
-REQUEST_SECONDS = 5  # to send the whole request, and for each write of the reply: then dropped
+REQUEST_SECONDS = 5  # to send the whole request, and for each write of the reply
 WORKERS = 16  # connections served at once; the answers themselves go one at a time
 BACKLOG = 64  # connections waiting for a worker: a class of 50 posting at once
 
@@ -141,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None  # a link from elsewhere may open the page; reading it is all
         origin = self.headers.get("Origin")
         if origin is not None and origin != f"http://{host}":
-            return f"a drawing posted from {origin!r}: only the page at http://{host}/ posts"
+            return f"a drawing posted from {origin!r}: only http://{host}/ posts here"
         site = self.headers.get("Sec-Fetch-Site")
         if site not in (None, "same-origin"):
             return f"a drawing posted from another site (Sec-Fetch-Site: {site})"
@@ -190,7 +190,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    Connection="close", **headers)
 
     def reply(self, status, content_type, body, **headers):
-        self.connection.settimeout(REQUEST_SECONDS)  # a client that reads no reply is dropped
+        self.connection.settimeout(REQUEST_SECONDS)  # a client not reading it is dropped
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
