@@ -114,7 +114,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.rfile.close()
+        self.rfile.close()  # a per-read timeout only: a byte now and then kept it open
         self.rfile = io.BufferedReader(Deadline(self.connection, REQUEST_SECONDS))
 
     def parse_request(self):
