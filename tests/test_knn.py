@@ -44,3 +44,22 @@ def test_bad_k_is_one_line():
     result = subprocess.run([sys.executable, str(ROOT / "knn_baseline.py"), "--k", "0"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ties_go_to_the_lower_index_and_near_ties_are_ranked_exactly():
+    """Two copies of an image tie: the lower index first. A hundred pairs of images
+    closer to each other than float32's matrix product can tell apart (4e-7 against an
+    error of about 1e-5): the exact distances rank them, as a float64 sort does."""
+    rng = np.random.default_rng(1)
+    train = rng.random((1000, 784), dtype=np.float32)
+    train[900] = train[3]                          # an exact copy, later in the set
+    train[500:600] = train[:100]
+    train[500:600, 0] += np.float32(1e-3)          # a twin, one pixel a little brighter
+    test = train[:100].copy()
+    test[:, 0] += np.float32(0.6e-3)               # nearer the twin, by 2e-7
+    test = np.concatenate([test, train[3:4]])
+    exact = ((test[:, None, :].astype(float) - train[None].astype(float)) ** 2).sum(-1)
+    expected = np.argsort(exact, axis=1, kind="stable")[:, :2]
+    assert (expected[:100, 0] >= 500).all() and expected[100].tolist() == [3, 900]
+    np.testing.assert_array_equal(knn.nearest(test, train, 2), expected)
+    np.testing.assert_array_equal(knn.nearest(test, train, 1), expected[:, :1])
