@@ -76,14 +76,52 @@ def main(argv=None):
     print(f"{args.script} --mode {args.mode}: median step {1000 * np.median(times):.1f} ms "
           f"over {args.steps} steps of batch {args.batch_size}")
     step.profile.summary(file=sys.stdout, n_ops_to_print=25, n_apply_to_print=60)
+    flops, speed = product_flops(ns, trX[:args.batch_size]), sgemm_speed()
+    print(f"the step's matrix products: {flops / 1e9:.2f} GFLOP; numpy's sgemm here: "
+          f"{speed / 1e9:.0f} GFLOP/s; so at least {1000 * flops / speed:.1f} ms")
     column = {"label": args.save or "now", "parts": parts(step.profile, args.steps),
               "step": 1000 * float(np.median(times)), "steps": args.steps, "commit": commit(),
+              "floor": 1000 * flops / speed, "gflop": flops / 1e9, "sgemm": speed / 1e9,
               "measured": time.strftime("%Y-%m-%d %H:%M")}
     data = save(column) if args.save else {"columns": [column],
                                            "machine": report.machine_description()}
     print(report.profile_table(data))
     print("saved in results/profile_step.json; python -m tools.report puts it in docs/"
           if args.save else "not saved: --save LABEL keeps it in results/profile_step.json")
+
+
+def product_flops(ns, batch):
+    """Multiply-adds (x2) of the step's matrix products, from the script's own graph:
+    each conv2d and dot of its cost, forward, and again for each gradient the step
+    needs (the weights', and the input's unless the input is the data itself)."""
+    import pytensor
+    from pytensor.graph.traversal import io_toposort
+    from pytensor.tensor.math import Dot
+
+    from toolkit.ops import Corr2d
+    X = ns["X"]
+    nodes = [n for n in io_toposort([X, ns["Y"]], [ns["cost"]])
+             if isinstance(n.op, (Corr2d, Dot))]
+    shapes = pytensor.function([X], [v.shape for n in nodes for v in (*n.inputs, n.outputs[0])],
+                               on_unused_input="ignore", mode="FAST_COMPILE")(batch)
+    total = 0.0
+    for node, (first, second, out) in zip(nodes, zip(*[iter(shapes)] * 3)):
+        # each output element is a dot product: over channels x kernel rows x columns
+        # (a kernel of `second`), or over the rows of the weight matrix `second`
+        length = np.prod(second[1:]) if isinstance(node.op, Corr2d) else second[0]
+        total += 2.0 * np.prod(out) * length * (2 + (node.inputs[0] is not X))
+    return total
+
+
+def sgemm_speed(n=2048, repeat=5):
+    """numpy's float32 matrix product here, in FLOP/s: the best of `repeat` n x n products."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - begin)
+    return 2 * n ** 3 / best
 
 
 def use_checkout(repo):

@@ -133,3 +133,14 @@ def test_update_pages_writes_only_what_changed(tmp_path):
     assert (tmp_path / "README.md").read_text() == "a\n<!-- results -->\nnew\n<!-- /results -->\n"
     with pytest.raises(ValueError, match="docs/speed.md has no <!-- gpu --> block"):
         report.update_pages(tmp_path, {"docs/speed.md": {"gpu": lambda: "x"}})
+
+
+def test_profile_table_shows_the_floor_where_measured(tmp_path):
+    path = tmp_path / "profile_step.json"
+    old = {"label": "before", "commit": "a", "measured": "then", "steps": 30, "step": 80.0,
+           "parts": {"convolutions": 50.0}}
+    new = {**old, "label": "after", "step": 50.0, "floor": 25.0, "gflop": 4.5, "sgemm": 180.0}
+    path.write_text(json.dumps({"columns": [old, new], "machine": "box"}))
+    table = report.profile_table(path)
+    assert "| step / floor | - | **2.00** |" in table
+    assert "25.0 (4.50 GFLOP at 180 GFLOP/s)" in table

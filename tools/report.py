@@ -143,6 +143,13 @@ def profile_table(source=RESULTS / "profile_step.json"):
             f"{c['parts'][part]:.1f}" if part in c["parts"] else "-" for c in columns) + " |")
     rows.append(f"| whole step (median of {columns[-1]['steps']} steps) | " + " | ".join(
         f"**{c['step']:.1f}**" for c in columns) + " |")
+    if any("floor" in c for c in columns):  # measured beside the step since 2026-12-05
+        rows.append("| its matrix products at numpy's sgemm speed of the same minute (the "
+                    "floor) | " + " | ".join(
+                        f"{c['floor']:.1f} ({c['gflop']:.2f} GFLOP at {c['sgemm']:.0f} GFLOP/s)"
+                        if "floor" in c else "-" for c in columns) + " |")
+        rows.append("| step / floor | " + " | ".join(
+            f"**{c['step'] / c['floor']:.2f}**" if "floor" in c else "-" for c in columns) + " |")
     rows.append("")
     rows.append(f"{data['machine']}; `python bench/profile_step.py --save LABEL` "
                 f"(`--repo` for another checkout); the parts are PyTensor's profile of the "
