@@ -13,6 +13,7 @@
                 in numpy and in C (c/corr2d.c, c/winograd.c, c/max_pool.c,
                 c/pool_grad.c, and c/rectify_pool.c for a pool of rectified maps),
                 with their size rules
+    ops_numba   their versions for the Numba backend (PyTensor's default)
     ops_jax     their versions for the JAX backend
     c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all
@@ -20,8 +21,10 @@
     draw        the draw-a-digit page (draw.html), served on 127.0.0.1 and answered
                 by a script's own compiled graph
 
-Importing any of them changes nothing in the process; backends.prepare() is
-what links the BLAS, registers the rewrites and the JAX versions.
+Importing any of them changes nothing in the process but this: importing ops
+registers, with PyTensor's rewrites, what has its Numba and JAX versions found in
+the first compile for those backends. backends.prepare() is what links the BLAS,
+sets the threads and registers --mode C's rewrites.
 """
 from pathlib import Path
 

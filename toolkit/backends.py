@@ -19,7 +19,9 @@ fallback says why in one line; an explicit --mode that cannot run here is a
 one-line error.
 
 Nothing here acts on import; prepare() (through compile_mode) does what a mode
-needs: links the BLAS, sets its threads, registers the rewrites or JAX's versions.
+needs: links the BLAS, sets its threads, registers --mode C's rewrites. (The
+project's Ops need nothing more: importing toolkit.ops has PyTensor find their
+Numba and JAX versions on its own.)
 """
 import contextlib
 import functools
@@ -39,8 +41,7 @@ CUDA_JAX_INSTALL = 'pip install -r requirements.txt "jax[cuda12]>=0.10,<0.12" (o
 
 # Expected, said at every compile, and harmless here:
 EXPECTED_WARNINGS = {
-    # ops.py's conv and pool Ops run their numpy code as Python under Numba
-    "NUMBA": ["Numba will use object mode to run"],
+    "NUMBA": [],
     # the random generator is copied into the compiled function, shape checks are left
     # to XLA, and 64-bit accumulators and indices (a float64 sum in the cost, argmax's
     # int64) run in 32 bits
@@ -275,9 +276,6 @@ def compile_mode(name, device="cpu"):
     if name == "JAX":
         setup_jax(device)
         from pytensor.link.jax.linker import JAXLinker
-
-        from toolkit import ops_jax
-        ops_jax.register()
         return mode_with(quiet_linker(JAXLinker, EXPECTED_WARNINGS["JAX"]), "jax")
 
 

@@ -9,6 +9,8 @@ of each node's `c_code_cache_version_apply`; here that version is a hash of ever
 byte of that C, generated for the node, so a changed line can never run as the old.
 """
 import hashlib
+import platform
+import shlex
 from pathlib import Path
 
 from pytensor import tensor as T
@@ -20,11 +22,39 @@ from toolkit import toolchain
 C_DIR = Path(__file__).parent / "c"
 
 
+# The BLAS routines the kernels call (gemm.c), declared here rather than taken from
+# PyTensor's BLAS header: where PyTensor found no BLAS, that header defines them
+# itself, through numpy's C API, which needs the GIL that the kernels' OpenMP
+# threads do not hold (the interpreter aborts). blas_flags() renames them to the
+# library's symbols (-D).
+BLAS_DECLARATIONS = """
+extern "C" {
+void sgemm_(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
+            float *, float *, int *);
+void dgemm_(char *, char *, int *, int *, int *, double *, double *, int *, double *, int *,
+            double *, double *, int *);
+}
+"""
+
+
+def blas_flags():
+    """The BLAS the kernels link to, in every mode of PyTensor that compiles C (its
+    C and CVM, --mode C): the user's blas__ldflags, else scipy-openblas32 as
+    toolchain.py tries it first (so the kernels and --mode C's PyTensor share one
+    OpenBLAS); PyTensor's own search only where neither is there."""
+    candidates = toolchain.blas_candidates(platform.system())
+    if candidates:
+        return candidates[0]
+    import pytensor
+    return shlex.split(pytensor.config.blas__ldflags)
+
+
 class CKernel(COp):
     """An Op whose C code is made of files in c/, compiled once per node for its dtype
-    (float32 or float64; other dtypes run `perform`), linked to the BLAS that
-    PyTensor links, with OpenMP where the compiler has it (toolchain.openmp_flags;
-    without, the kernels run on one core)."""
+    (float32 or float64; other dtypes run `perform`), linked to the BLAS of
+    blas_flags() by the Op itself (whichever of PyTensor's C modes compiles it),
+    with OpenMP where the compiler has it (toolchain.openmp_flags; without, the
+    kernels run on one core)."""
     c_sources = ()  # the files in c/ compiled for each node, in order
 
     def c_defines(self, node):
@@ -35,10 +65,12 @@ class CKernel(COp):
         dtype = node.outputs[0].dtype
         if dtype not in ("float32", "float64"):
             raise NotImplementedError(f"C code for float32 and float64 only, not {dtype}")
+        if "gemm.c" in self.c_sources and not any(f.startswith("-l") for f in blas_flags()):
+            raise NotImplementedError("no BLAS to link the C kernels to: perform runs")
         return dtype
 
     def c_support_code(self, **kwargs):
-        return blas_headers().blas_header_text() + (C_DIR / "ckernel.h").read_text()
+        return BLAS_DECLARATIONS + (C_DIR / "ckernel.h").read_text()
 
     def c_support_code_apply(self, node, name):
         dtype = self.c_dtype(node)
@@ -59,33 +91,24 @@ class CKernel(COp):
                                   {"fail": "FAIL;"}))
         except NotImplementedError:
             return ()  # no C for this dtype: PyTensor runs perform, and caches nothing
+        text += shlex.join(self.c_compile_args() + self.c_libraries())
         digest = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
-        return (3, digest, *blas_headers().blas_header_version())
+        return (4, digest)
 
+    # blas_flags() sorted as PyTensor takes them: -l, -L, -I, and the rest (the -D
+    # renames, -Wl,-rpath) with the compiler's flags
     def c_libraries(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags()
-
-    def c_compile_args(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return [*toolchain.openmp_flags(), *ldflags(libs=False, flags=True), "-O3"]
+        return [f[2:] for f in blas_flags() if f.startswith("-l")]
 
     def c_lib_dirs(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags(libs=False, libs_dir=True)
+        return [f[2:] for f in blas_flags() if f.startswith("-L")]
 
     def c_header_dirs(self, **kwargs):
-        from pytensor.tensor.blas import ldflags
-        return ldflags(libs=False, include_dir=True)
+        return [f[2:] for f in blas_flags() if f.startswith("-I")]
 
-
-def blas_headers():
-    """PyTensor's declarations of the BLAS routines, which later releases moved."""
-    try:
-        from pytensor.tensor import blas_headers  # PyTensor 3.0
-    except ImportError:
-        from pytensor.tensor.blas.c_code import blas_headers  # later releases
-    return blas_headers
+    def c_compile_args(self, **kwargs):
+        others = [f for f in blas_flags() if not f.startswith(("-l", "-L", "-I"))]
+        return [*toolchain.openmp_flags(), *others, "-O3"]
 
 
 def same_dtype(*variables):

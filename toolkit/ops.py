@@ -9,10 +9,13 @@ the pool of rectified maps and its gradient, which --mode C's rewrites put in).
 Each Op has two implementations of the same thing:
 - `perform`, in numpy: the readable reference, which the tests compare against
   and which PyTensor runs where it cannot use C (under Numba, in FAST_COMPILE);
-- `c_code`, which PyTensor's C backend (--mode C) compiles from c/corr2d.c,
-  c/winograd.c, c/max_pool.c and c/pool_grad.c (through ckernel.py): the patches unrolled in C, one OpenBLAS gemm
-  per chunk of the batch, the input gradient scattered back in C.
-(ops_jax.py gives them their JAX versions.)
+- `c_code`, which PyTensor's C backends (its modes C and CVM, and --mode C)
+  compile from c/corr2d.c, c/winograd.c, c/max_pool.c and c/pool_grad.c (through
+  ckernel.py): the patches unrolled in C, one OpenBLAS gemm per chunk of the batch,
+  the input gradient scattered back in C.
+ops_numba.py gives them their Numba versions (PyTensor's default mode) and
+ops_jax.py their JAX versions; importing this module is all it takes for every
+mode of PyTensor to use them (see the end of this file).
 
 Each size rule is written once, below, and serves numpy, the C code, PyTensor's
 shape inference and the JAX versions: conv_output_shape and pool_output_shape.
@@ -23,7 +26,9 @@ Layout is Theano's: images (batch, channels, rows, cols), filters
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from pytensor import tensor as T
+from pytensor.compile import optdb
 from pytensor.graph.basic import Apply
+from pytensor.graph.rewriting.basic import GraphRewriter
 
 from toolkit.blas import matmul
 from toolkit.ckernel import CExpr, CKernel, c_data, c_dims, c_frame, same_dtype
@@ -480,3 +485,45 @@ class RectifyPoolGrad(PoolingGrad):
 
 MaxPool.gradient = MaxPoolGrad  # each pool's gradient, once both are defined
 RectifyPool.gradient = RectifyPoolGrad
+
+
+# --- on every backend of PyTensor, with nothing but this import ----------------------
+# PyTensor's Numba and JAX backends look an Op's version up (numba_funcify,
+# jax_funcify) only when they compile a graph, and importing them costs a second
+# or more (JAX's import also fixes its 64-bit switch from floatX, which a script
+# sets after its imports). So nothing is imported here: a rewrite tagged for each
+# backend, which PyTensor runs in every compile for that backend and in no other,
+# registers the versions first (ops_numba.py, ops_jax.py) and, for JAX, rewrites
+# the graph as its versions need. The C modes need nothing: the Ops carry their C.
+
+class BeforeLinking(GraphRewriter):
+    """A graph rewrite that runs `prepare(fgraph)`: in optdb under a backend's tag,
+    in every compile for that backend, before the graph is linked."""
+
+    def __init__(self, prepare):
+        self.prepare = prepare
+
+    def apply(self, fgraph):
+        self.prepare(fgraph)
+
+    def __str__(self):
+        return f"BeforeLinking({self.prepare.__name__})"
+
+
+def numba_versions(fgraph):
+    from toolkit import ops_numba
+    ops_numba.register()
+
+
+def jax_versions(fgraph):
+    from toolkit import ops_jax
+    ops_jax.register()
+    ops_jax.rewrite(fgraph)
+
+
+# after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
+BACKENDS = {"toolkit_numba_versions": (numba_versions, "numba"),
+            "toolkit_jax_versions": (jax_versions, "jax")}
+for name, (prepare, tag) in BACKENDS.items():
+    if name not in optdb.__db__:  # once per process, reload or not
+        optdb.register(name, BeforeLinking(prepare), tag, position=99)

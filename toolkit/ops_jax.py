@@ -8,14 +8,14 @@ traced. Each function below computes what that Op's `perform` computes, with
 It also teaches PyTensor's JAX backend to size arrays by shapes computed from
 other shapes, as `flatten` followed by dropout needs (see ShapeArithmetic).
 
-Importing this module changes nothing (it does not even import jax); register()
-teaches PyTensor all of it, and backends.compile_mode("JAX") calls it. (Importing
-PyTensor's JAX dispatch sets JAX's 64-bit switch from floatX, so that import waits
-for register() too.)
+Importing this module changes nothing (it does not even import jax): register()
+teaches PyTensor's JAX backend these versions and rewrite() applies the two
+rewrites below to a graph; ops.py has both done in every compile for JAX.
+(Importing PyTensor's JAX dispatch sets JAX's 64-bit switch from floatX, so that
+import waits for register() too.)
 """
 import numpy as np
 from pytensor import tensor as T
-from pytensor.compile import optdb
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
@@ -178,12 +178,14 @@ JAX_VERSIONS = {Corr2d: jax_corr2d, Corr2dGradWeights: jax_corr2d_grad_weights,
 
 
 def register():
-    """Teach PyTensor's JAX backend these Ops and the two rewrites; safe to call again."""
+    """Teach PyTensor's JAX backend these Ops; safe to call again."""
     from pytensor.link.jax.dispatch import jax_funcify
     for op_class, funcify in JAX_VERSIONS.items():
         jax_funcify.register(op_class)(funcify)
-    # after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
-    for name, rewrite, position in [("jax_shape_arithmetic", shape_arithmetic_in_python, 99),
-                                    ("jax_kernel_shape_as_tuple", kernel_shape_as_tuple, 99.5)]:
-        if name not in optdb.__db__:
-            optdb.register(name, dfs_rewriter(rewrite), "jax", position=position)
+
+
+def rewrite(fgraph):
+    """The sizes computed from sizes done in Python, then the kernel shape as a tuple
+    (which reads the sizes so computed)."""
+    for node_rewrite in (shape_arithmetic_in_python, kernel_shape_as_tuple):
+        dfs_rewriter(node_rewrite).rewrite(fgraph)

@@ -1,0 +1,259 @@
+"""The conv2d and max_pool_2d Ops of ops.py, compiled by Numba (PyTensor's default
+backend, --mode NUMBA).
+
+PyTensor compiles a whole graph for Numba by asking each Op for a Numba function
+(`numba_funcify`); an Op it has none for runs its numpy `perform` in "object mode",
+a call back into Python at every step, and says so in a warning. Each function
+below computes what that Op's `perform` in ops.py computes (the readable
+reference, which the tests compare these with), in the shape of the C code of
+c/corr2d.c: the patches of a chunk of images unrolled ("im2col"), one matrix
+product per chunk (numba's np.dot calls the BLAS), the input gradient added back
+("col2im"); the pools as plain loops, which Numba compiles to machine code.
+The im2col and the pools share the images among the cores (prange); each BLAS
+call is one product, run by the BLAS's own threads.
+
+This module imports numba and PyTensor's Numba dispatch (about a second); ops.py
+has it imported, and register() called, by the first graph compiled for Numba.
+"""
+import hashlib
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import prange
+from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+
+# Output pixels one matrix product works on, at least (as CONV_TARGET_COLUMNS in
+# ops.py's C): enough for the BLAS to run well, few enough for the cache.
+TARGET_COLUMNS = 1 << 20
+
+# PyTensor keeps compiled graphs on disk (numba's cache) under a key made of each
+# Op's props and a number: a hash of this file, so that a changed line here is
+# never run as the old one.
+VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12], 16)
+
+
+def jit(function):
+    """numba's njit as PyTensor compiles its own Ops (fastmath as its config says);
+    parallel for the prange loops."""
+    return numba_njit(function, parallel=False)
+
+
+# --- the correlation and its gradients ----------------------------------------------
+
+@jit
+def im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col):
+    """col[(c, u, v), (b, i, j)] = images[first + b, c, i + u - pad_r, j + v - pad_c],
+    0 outside the image: the patches of nb images as columns."""
+    channels, height, width = images.shape[1], images.shape[2], images.shape[3]
+    pixels = oh * ow
+    for row in prange(channels * kh * kw):
+        c, uv = row // (kh * kw), row % (kh * kw)
+        u, v = uv // kw, uv % kw
+        for b in range(nb):
+            for i in range(oh):
+                y = i + u - pad_r
+                base = b * pixels + i * ow
+                if y < 0 or y >= height:
+                    col[row, base:base + ow] = 0
+                    continue
+                for j in range(ow):
+                    x = j + v - pad_c
+                    col[row, base + j] = images[first + b, c, y, x] if 0 <= x < width else 0
+
+
+@jit
+def col2im(col, images, first, nb, kh, kw, pad_r, pad_c, oh, ow):
+    """The transpose of im2col: each patch element added back where it came from
+    (images[first:first + nb] must be zero before)."""
+    channels, height, width = images.shape[1], images.shape[2], images.shape[3]
+    pixels = oh * ow
+    for c in prange(channels):  # each thread its own channel: no two write one pixel
+        for u in range(kh):
+            for v in range(kw):
+                row = (c * kh + u) * kw + v
+                for b in range(nb):
+                    for i in range(oh):
+                        y = i + u - pad_r
+                        if y < 0 or y >= height:
+                            continue
+                        base = b * pixels + i * ow
+                        for j in range(max(0, pad_c - v), min(ow, width + pad_c - v)):
+                            images[first + b, c, y, j + v - pad_c] += col[row, base + j]
+
+
+@jit
+def chunk_size(batch, pixels):
+    """Images per matrix product: about TARGET_COLUMNS output pixels."""
+    return max(1, min(batch, TARGET_COLUMNS // max(pixels, 1)))
+
+
+@jit
+def by_kernel(top, first, nb):
+    """top[first:first + nb] (nb, n_kernels, oh, ow) as the (n_kernels, nb*oh*ow)
+    matrix of the products."""
+    n_kernels, pixels = top.shape[1], top.shape[2] * top.shape[3]
+    flat = top.reshape(top.shape[0], n_kernels, pixels)
+    matrix = np.empty((n_kernels, nb * pixels), dtype=top.dtype)
+    for k in prange(n_kernels):
+        for b in range(nb):
+            for i in range(pixels):
+                matrix[k, b * pixels + i] = flat[first + b, k, i]
+    return matrix
+
+
+@jit
+def to_images(matrix, top, first, nb):
+    """The inverse of by_kernel: the products' (n_kernels, nb*oh*ow) matrix written
+    to top[first:first + nb]."""
+    n_kernels, pixels = top.shape[1], top.shape[2] * top.shape[3]
+    flat = top.reshape(top.shape[0], n_kernels, pixels)
+    for b in prange(nb):
+        for k in range(n_kernels):
+            for i in range(pixels):
+                flat[first + b, k, i] = matrix[k, b * pixels + i]
+
+
+def padding(op):
+    """The rule of ops.conv_padding as a number per kernel size: k - 1 for 'full'."""
+    return op.border_mode == "full"
+
+
+def numba_corr2d(op, node=None, **kwargs):
+    full = padding(op)
+
+    @numba_njit
+    def corr2d(images, kernels):
+        images, kernels = np.ascontiguousarray(images), np.ascontiguousarray(kernels)
+        batch, channels, height, width = images.shape
+        n_kernels, kh, kw = kernels.shape[0], kernels.shape[2], kernels.shape[3]
+        if kernels.shape[1] != channels:
+            raise ValueError("conv2d: the input's channels and the filters' differ")
+        pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
+        oh, ow = height + 2 * pad_r - kh + 1, width + 2 * pad_c - kw + 1
+        if oh < 1 or ow < 1:
+            raise ValueError("conv2d: filters larger than the input (border_mode='valid')")
+        weights = kernels.reshape(n_kernels, channels * kh * kw)
+        out = np.empty((batch, n_kernels, oh, ow), dtype=images.dtype)
+        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+        for first in range(0, batch, nb_max):
+            nb = min(nb_max, batch - first)
+            col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+            im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+            to_images(np.dot(weights, col), out, first, nb)
+        return out
+    return corr2d, VERSION
+
+
+def numba_corr2d_grad_weights(op, node=None, **kwargs):
+    full = padding(op)
+
+    @numba_njit
+    def corr2d_grad_weights(images, grad_out, kernel_shape):
+        images, grad_out = np.ascontiguousarray(images), np.ascontiguousarray(grad_out)
+        n_kernels, channels = kernel_shape[0], kernel_shape[1]
+        kh, kw = kernel_shape[2], kernel_shape[3]
+        batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+        pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
+        grad = np.zeros((n_kernels, channels * kh * kw), dtype=grad_out.dtype)
+        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+        for first in range(0, batch, nb_max):
+            nb = min(nb_max, batch - first)
+            col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+            im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+            grad += np.dot(by_kernel(grad_out, first, nb), col.T)
+        return grad.reshape(n_kernels, channels, kh, kw)
+    return corr2d_grad_weights, VERSION
+
+
+def numba_corr2d_grad_inputs(op, node=None, **kwargs):
+    full = padding(op)
+
+    @numba_njit
+    def corr2d_grad_inputs(kernels, grad_out, image_shape):
+        kernels, grad_out = np.ascontiguousarray(kernels), np.ascontiguousarray(grad_out)
+        n_kernels, channels, kh, kw = kernels.shape
+        batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+        pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
+        weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
+        grad = np.zeros((batch, channels, image_shape[0], image_shape[1]), dtype=grad_out.dtype)
+        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+        for first in range(0, batch, nb_max):
+            nb = min(nb_max, batch - first)
+            col = np.dot(weights_t, by_kernel(grad_out, first, nb))
+            col2im(col, grad, first, nb, kh, kw, pad_r, pad_c, oh, ow)
+        return grad
+    return corr2d_grad_inputs, VERSION
+
+
+# --- max pooling ------------------------------------------------------------------
+
+def pool_sizes(op):
+    """The window and the rule of ops.pool_output_shape, as numbers Numba compiles in."""
+    wr, wc = op.ws
+    ignore_border = op.ignore_border
+
+    @numba_njit
+    def pooled(height, width):
+        if ignore_border:
+            return height // wr, width // wc
+        return (height + wr - 1) // wr, (width + wc - 1) // wc
+    return wr, wc, pooled
+
+
+def numba_max_pool(op, node=None, **kwargs):
+    wr, wc, pooled = pool_sizes(op)
+
+    @jit
+    def max_pool(x):
+        height, width = x.shape[-2], x.shape[-1]
+        oh, ow = pooled(height, width)
+        planes = np.ascontiguousarray(x).reshape(-1, height, width)
+        out = np.full((planes.shape[0], oh, ow), -np.inf, dtype=x.dtype)
+        for p in prange(planes.shape[0]):
+            for i in range(oh):
+                for j in range(ow):
+                    best = out[p, i, j]
+                    for r in range(i * wr, min((i + 1) * wr, height)):
+                        for c in range(j * wc, min((j + 1) * wc, width)):
+                            value = planes[p, r, c]
+                            if value > best or value != value:  # a NaN wins, as in np.maximum
+                                best = value
+                    out[p, i, j] = best
+        return out.reshape(x.shape[:-2] + (oh, ow))
+    return max_pool, VERSION
+
+
+def numba_max_pool_grad(op, node=None, **kwargs):
+    wr, wc, pooled = pool_sizes(op)
+
+    @jit
+    def max_pool_grad(x, out, grad_out):
+        height, width = x.shape[-2], x.shape[-1]
+        oh, ow = pooled(height, width)
+        if out.shape[-2] != oh or out.shape[-1] != ow or grad_out.shape != out.shape:
+            raise ValueError("MaxPoolGrad: the pooled maps or their gradient have the wrong shape")
+        planes = np.ascontiguousarray(x).reshape(-1, height, width)
+        maxima = np.ascontiguousarray(out).reshape(-1, oh, ow)
+        grads = np.ascontiguousarray(grad_out).reshape(-1, oh, ow)
+        grad = np.zeros_like(planes)  # elements in no window (ignore_border) get 0
+        for p in prange(planes.shape[0]):
+            for i in range(oh):
+                for j in range(ow):
+                    best, g = maxima[p, i, j], grads[p, i, j]
+                    for r in range(i * wr, min((i + 1) * wr, height)):
+                        for c in range(j * wc, min((j + 1) * wc, width)):
+                            # a product, as ops.MaxPoolGrad computes it: a NaN gradient spreads
+                            grad[p, r, c] = (planes[p, r, c] == best) * g
+        return grad.reshape(x.shape)
+    return max_pool_grad, VERSION
+
+
+def register():
+    """Give PyTensor's Numba backend these versions; safe to call again."""
+    from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad
+    versions = {Corr2d: numba_corr2d, Corr2dGradWeights: numba_corr2d_grad_weights,
+                Corr2dGradInputs: numba_corr2d_grad_inputs, MaxPool: numba_max_pool,
+                MaxPoolGrad: numba_max_pool_grad}
+    for op_class, funcify in versions.items():
+        register_funcify_default_op_cache_key(op_class)(funcify)
