@@ -74,7 +74,7 @@ def main():
         jobs += [(s, m, lambda s=s, m=m, n=None: run_script(s, m, n), f"--mode {other}",
                   lambda s=s, o=other, n=None: run_script(s, o, n))
                  for s, m, other in SCRIPT_PAIRS]
-        for script, mode, other, time_script, time_other in jobs:
+        for script, mode, time_script, other, time_other in jobs:
             time_script(n=256), time_other(n=256)  # the caches filled first
             script_s, other_s = time_script(n=args.ntrain), time_other(n=args.ntrain)
             row = {"script": script, "script_mode": mode, "against": other,
