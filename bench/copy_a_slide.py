@@ -25,8 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from toolkit import ROOT  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
 from slide_copy import learner_file  # noqa: E402  (the tests' own reading of a script)
 
 # (script, the script's --mode or None for its default, the copy's mode or None for
