@@ -4,7 +4,7 @@ each, on the same backend, in the same run: the seconds and their ratio.
     python bench/copy_a_slide.py                    # 6,400 images an epoch, all four models
     python bench/copy_a_slide.py --ntrain 60000 --save
 
-The copy is what tests/test_copy_a_slide.py trains (tests/slide_copy.py reads it
+The copy is what tests/test_copy_a_slide.py trains (tools/slide_copy.py reads it
 from the script, compiled with plain pytensor.function), run from a folder outside
 the repository. Each pair:
 - each model on its script's backend: --mode C against PyTensor's CVM (Theano's
@@ -27,9 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from toolkit import ROOT  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tests"))
-from slide_copy import learner_file  # noqa: E402  (the tests' own reading of a script)
+from tools.slide_copy import learner_file  # noqa: E402  (a learner's copy of a script)
 
 # (script, the script's --mode or None for its default, the copy's mode or None for
 # PyTensor's default), in the order printed

@@ -2,7 +2,7 @@
 the repository, and trains it on each of PyTensor's modes with plain
 pytensor.function: it runs, with no warning about the project's Ops (README, "Copy
 a slide into your own code"). The slide code is read from each script
-(slide_copy.py), never re-typed here.
+(tools/slide_copy.py), never re-typed here.
 
 What PyTensor says about its own Ops on a pip install is left to PyTensor and listed
 below (PYTENSORS_OWN): the same words come with a model that has none of ours.
@@ -18,7 +18,7 @@ import pytest
 from pytensor import tensor as T
 
 from helpers import ROOT, err_lines
-from slide_copy import learner_file, slide_code
+from tools.slide_copy import learner_file, slide_code
 from test_backends import conv_net_graph, needs_jax
 
 SCRIPTS = ["2_logistic_regression.py", "3_net.py", "4_modern_net.py", "5_convolutional_net.py"]
