@@ -31,9 +31,11 @@ from tools.slide_copy import learner_file  # noqa: E402  (a learner's copy of a 
 
 # (script, the script's --mode or None for its default, the copy's mode or None for
 # PyTensor's default), in the order printed
-PAIRS = [("2_logistic_regression.py", "C", "CVM"), ("3_net.py", "JAX", "JAX"),
-         ("4_modern_net.py", "JAX", "JAX"), ("5_convolutional_net.py", "C", "CVM"),
-         ("5_convolutional_net.py", "C", None)]
+PAIRS = [("2_logistic_regression.py", "C", 'compile_mode("C")'),
+         ("2_logistic_regression.py", "C", "CVM"),
+         ("3_net.py", "JAX", "JAX"), ("4_modern_net.py", "JAX", "JAX"),
+         ("5_convolutional_net.py", "C", 'compile_mode("C")'),
+         ("5_convolutional_net.py", "C", "CVM"), ("5_convolutional_net.py", "C", None)]
 SCRIPT_PAIRS = [("5_convolutional_net.py", "C", "NUMBA")]  # script against script
 
 
@@ -52,7 +54,8 @@ def run_script(script, mode, ntrain):
 
 
 def run_copy(script, mode, ntrain, folder):
-    learner = Path(folder) / f"my_{Path(script).stem}_{mode or 'default'}.py"
+    name = re.sub(r"\W+", "_", mode or "default")
+    learner = Path(folder) / f"my_{Path(script).stem}_{name}.py"
     learner.write_text(learner_file(ROOT / script, mode=mode, ntrain=ntrain, ntest=1000))
     done = subprocess.run([sys.executable, learner.name], cwd=folder, capture_output=True,
                           text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -22,7 +22,9 @@ from tools.slide_copy import learner_file, slide_code
 from test_backends import conv_net_graph, needs_jax
 
 SCRIPTS = ["2_logistic_regression.py", "3_net.py", "4_modern_net.py", "5_convolutional_net.py"]
-MODES = [None, "NUMBA", pytest.param("JAX", marks=needs_jax), "CVM"]
+# PyTensor's default, its modes by name, and the README's one line for what the
+# scripts' own setup adds (PyTensor's products linked to OpenBLAS, the C rewrites)
+MODES = [None, "NUMBA", pytest.param("JAX", marks=needs_jax), "CVM", 'compile_mode("C")']
 
 # PyTensor's own notices, which a model of PyTensor's Ops alone gets too:
 PYTENSORS_OWN = {

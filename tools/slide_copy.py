@@ -70,7 +70,7 @@ class Learner(ast.NodeTransformer):
             if keyword.arg == "mode":
                 if self.mode is None:
                     node.keywords.remove(keyword)
-                else:
+                elif not self.mode.startswith("compile_mode"):  # the one line keeps mode=mode
                     keyword.value = ast.Constant(self.mode)
         return node
 
@@ -143,8 +143,12 @@ print(f"test accuracy {{_accuracy:.4f}}")
 
 def learner_file(script_path, mode=None, ntrain=None, ntest=None, data_dir=None, epochs=1):
     """A learner's whole file: the script's slide code, then a loop of their own
-    that prints each epoch's seconds and the test accuracy."""
+    that prints each epoch's seconds and the test accuracy. `mode`: a PyTensor mode's
+    name, None for PyTensor's default, or 'compile_mode("C")' (or "NUMBA", "JAX"): the
+    README's one line that gives a copy what the scripts' own setup adds."""
     code, options = slide_code(script_path, mode, ntrain, ntest, data_dir)
     header = (f"# copied from {script_path.name}"
               f" for mode={mode!r}\n" if mode else f"# copied from {script_path.name}\n")
+    if mode and mode.startswith("compile_mode"):
+        header += f"from toolkit.backends import compile_mode\nmode = {mode}\n"
     return header + code + "\n" + LOOP.format(batch_size=options["batch_size"], epochs=epochs)
