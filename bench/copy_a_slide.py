@@ -17,16 +17,18 @@ in each process, the script and the copy alike. Timings on a shared machine are
 noisy: compare the ratios of one run, not seconds across runs.
 """
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from toolkit import ROOT  # noqa: E402
+from toolkit.files import write_json  # noqa: E402
+from tools import report  # noqa: E402
 from tools.slide_copy import learner_file  # noqa: E402  (a learner's copy of a script)
 
 # (script, the script's --mode or None for its default, the copy's mode or None for
@@ -85,10 +87,14 @@ def main():
             rows.append(row)
             print(f"{script:24} --mode {mode:5} {script_s:7.2f} s   "
                   f"{row['against']:13} {other_s:7.2f} s   ratio {row['ratio']:.2f}", flush=True)
+    data = {"ntrain": args.ntrain, "rows": rows, "machine": report.machine_description(),
+            "measured": time.strftime("%Y-%m-%d %H:%M")}
+    print(report.copy_a_slide_table(data))
     if args.save:
-        out = ROOT / "results" / "copy_a_slide.json"
-        out.write_text(json.dumps({"ntrain": args.ntrain, "rows": rows}, indent=1) + "\n")
-        print(f"wrote {out.relative_to(ROOT)}")
+        write_json(ROOT / "results" / "copy_a_slide.json", data)
+        print("saved in results/copy_a_slide.json; python -m tools.report puts it in docs/")
+    else:
+        print("not saved: --save keeps it in results/copy_a_slide.json")
 
 
 if __name__ == "__main__":

@@ -144,3 +144,13 @@ def test_profile_table_shows_the_floor_where_measured(tmp_path):
     table = report.profile_table(path)
     assert "| step / floor | - | **2.00** |" in table
     assert "25.0 (4.50 GFLOP at 180 GFLOP/s)" in table
+
+
+def test_copy_a_slide_table(tmp_path):
+    data = {"ntrain": 6400, "machine": "box", "measured": "today",
+            "rows": [{"script": "5_convolutional_net.py", "script_mode": "C",
+                      "against": "copy default", "script_s": 10.0, "other_s": 12.5,
+                      "ratio": 1.25}]}
+    table = report.copy_a_slide_table(data)
+    assert "| `5_convolutional_net.py` (C) | 10.00 | copy default | 12.50 | **1.25** |" in table
+    assert "Not measured yet" in report.copy_a_slide_table(tmp_path / "none.json")

@@ -246,11 +246,29 @@ def machine_description():
 
 
 # Where each generated block lives: <!-- name --> ... <!-- /name --> in that page.
+def copy_a_slide_table(source=RESULTS / "copy_a_slide.json"):
+    """A learner's copy of each script against the script, from bench/copy_a_slide.py."""
+    data = measurements(source)
+    if data is None:
+        return "Not measured yet: run `python bench/copy_a_slide.py`."
+    rows = ["| script (its backend) | script s/epoch | against | s/epoch | ratio |",
+            "|---|---|---|---|---|"]
+    for row in data["rows"]:
+        rows.append(f"| `{row['script']}` ({row['script_mode']}) | {row['script_s']:.2f} | "
+                    f"{row['against']} | {row['other_s']:.2f} | **{row['ratio']:.2f}** |")
+    rows.append("")
+    rows.append(f"{data['machine']}; one epoch of {data['ntrain']} images each, the pairs "
+                f"one after the other in one run ({data['measured']}); `copy` is a learner's "
+                f"file made by tools/slide_copy.py, `copy default` on PyTensor's default mode.")
+    return "\n".join(rows)
+
+
 PAGES = {
     "README.md": {"results": results_table},
     "docs/speed.md": {"speed": speed_table, "profile": profile_table,
                       "first_run": first_run_table},
-    "docs/backends.md": {"backends": backend_table, "gpu": gpu_table},
+    "docs/backends.md": {"backends": backend_table, "gpu": gpu_table,
+                         "copy_a_slide": copy_a_slide_table},
     "docs/where-it-runs.md": {"install": install_table},
 }
 
