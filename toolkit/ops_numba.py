@@ -18,7 +18,6 @@ has it imported, and register() called, by the first graph compiled for Numba.
 import hashlib
 from pathlib import Path
 
-import numba
 import numpy as np
 from numba import prange
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
@@ -177,7 +176,7 @@ def numba_corr2d_grad_inputs(op, node=None, **kwargs):
         pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
         weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
         grad = np.zeros((batch, channels, image_shape[0], image_shape[1]), dtype=grad_out.dtype)
-        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+        nb_max = chunk_size(batch, oh * ow)
         for first in range(0, batch, nb_max):
             nb = min(nb_max, batch - first)
             col = np.dot(weights_t, by_kernel(grad_out, first, nb))
