@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 import pytensor
 import pytest
-from pytensor import tensor as T
 
 from helpers import ROOT, err_lines
 from tools.slide_copy import learner_file, slide_code
