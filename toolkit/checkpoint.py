@@ -42,7 +42,7 @@ def shapes(train):
 
 
 def save(path, recipe, train, records):
-    """Write the checkpoint of a run after epoch len(records); recipe: Report.recipe()."""
+    """Write the checkpoint of a run after epoch len(records); recipe: training.Run.recipe()."""
     arrays, generators = {}, {}
     for i, variable in enumerate(train_state(train)):
         value = variable.get_value(borrow=True)
