@@ -230,8 +230,9 @@ def test_unknown_mode_is_one_line():
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
 def test_gpu_check_stops_without_a_gpu():
     result = gpu_check(os.environ["PATH"])
-    assert result.returncode == 1
-    assert "gpu_check: nvidia-smi found no NVIDIA GPU" in result.stderr
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    names(result.stderr, "gpu_check", "NVIDIA GPU")
 
 
 @needs_jax
