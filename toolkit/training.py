@@ -77,8 +77,11 @@ def check_output_paths(parser, inputs=(), kinds=None, resume=None, **paths):
         if not path:
             continue
         flag = "--" + name.replace("_", "-")
-        reads = [p for p in inputs if not (name == "checkpoint" and p == resume)]
-        why = writable(path) or outputs.refusal(name, path, reads, (kinds or {}).get(name))
+        # --checkpoint continuing the --resume file: resuming checks that file, whole
+        continues = (name == "checkpoint" and resume is not None
+                     and os.path.realpath(path) == os.path.realpath(resume))
+        why = writable(path) or (None if continues else
+                                 outputs.refusal(name, path, inputs, (kinds or {}).get(name)))
         if why:
             parser.error(f"{flag} {path}: {why}")
         same = seen.setdefault(os.path.realpath(path), flag)
