@@ -63,7 +63,7 @@ def results_table(results=RESULTS):
     if knn.exists():
         k = json.loads(knn.read_text())
         rows.append(f"| `knn_baseline.py` | k = {k.get('k', 1)} | - | {100 * k['test_accuracy']:.2f} % "
-                    f"| ~95 % | {k['seconds']:.1f} (whole run) | numpy |")
+                    f"| ~95 % | {k['seconds']:.1f} (the search, loading aside) | numpy |")
     machine = results / "machine.json"
     if machine.exists():
         rows.append("")
