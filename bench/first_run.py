@@ -14,7 +14,6 @@ before and after are measured in the same hour; `--label` names its column, whic
 `--save` keeps in results/first_run.json beside the other labels' columns.
 """
 import argparse
-import json
 import os
 import selectors
 import subprocess
@@ -25,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
 from toolkit import ROOT  # noqa: E402
-from toolkit.files import write_json  # noqa: E402
 from tools import report  # noqa: E402
 
 COMMAND = ["5_convolutional_net.py", "--epochs", "1"]
@@ -71,22 +69,10 @@ def main(argv=None):
               "measured": time.strftime("%Y-%m-%d %H:%M")}
     data = {"columns": [column], "machine": report.machine_description()}
     if args.save:
-        data = save(column)
+        data = report.save_column(ROOT / "results" / "first_run.json", column)
     print(report.first_run_table(data))
     print("saved in results/first_run.json; python -m tools.report puts it in docs/"
           if args.save else "not saved: --save keeps it in results/first_run.json")
-
-
-def save(column, path=ROOT / "results" / "first_run.json"):
-    """results/first_run.json with `column`: other labels' columns stay, this label's
-    is replaced."""
-    columns = []
-    if path.exists():
-        columns = [c for c in json.loads(path.read_text())["columns"]
-                   if c["label"] != column["label"]]
-    data = {"columns": columns + [column], "machine": report.machine_description()}
-    write_json(path, data)
-    return data
 
 
 if __name__ == "__main__":

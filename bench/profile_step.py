@@ -26,7 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
 from toolkit import ROOT  # noqa: E402
-from toolkit.files import write_json  # noqa: E402
 from tools import report  # noqa: E402  (this checkout's, kept when --repo names another)
 
 # The parts of the CNN's step that docs/speed.md's profile table lists, by the Ops in them;
@@ -83,8 +82,10 @@ def main(argv=None):
               "step": 1000 * float(np.median(times)), "steps": args.steps, "commit": commit(),
               "floor": 1000 * flops / speed, "gflop": flops / 1e9, "sgemm": speed / 1e9,
               "measured": time.strftime("%Y-%m-%d %H:%M")}
-    data = save(column) if args.save else {"columns": [column],
-                                           "machine": report.machine_description()}
+    if args.save:
+        data = report.save_column(ROOT / "results" / "profile_step.json", column)
+    else:
+        data = {"columns": [column], "machine": report.machine_description()}
     print(report.profile_table(data))
     print("saved in results/profile_step.json; python -m tools.report puts it in docs/"
           if args.save else "not saved: --save LABEL keeps it in results/profile_step.json")
@@ -142,20 +143,6 @@ def parts(profile, steps):
         part = next((p for p, ops in PARTS.items() if name in ops), OTHER)
         ms[part] += 1000 * seconds / steps
     return ms
-
-
-def save(column, path=ROOT / "results" / "profile_step.json"):
-    """results/profile_step.json (this checkout's, whichever was run) with `column`,
-    written whole: other labels' columns stay, this label's is replaced."""
-    import json
-
-    columns = []
-    if path.exists():
-        columns = [c for c in json.loads(path.read_text())["columns"]
-                   if c["label"] != column["label"]]
-    data = {"columns": columns + [column], "machine": report.machine_description()}
-    write_json(path, data)
-    return data
 
 
 def commit():

@@ -140,16 +140,15 @@ def test_first_run_saves_only_when_asked(bench, monkeypatch, tmp_path, capsys,
     assert "| try | 1.0 | 4.0 | 1.0 | 4.0 | **1.00** |" in out and "not saved" in out
     path = tmp_path / "first_run.json"
     path.write_text(json.dumps({"columns": [{"label": "before"}, {"label": "try"}]}))
-    data = first_run.save({"label": "try", "cold_total": 2.0}, path)
+    data = report.save_column(path, {"label": "try", "cold_total": 2.0})
     assert [c["label"] for c in data["columns"]] == ["before", "try"]
     assert json.loads(path.read_text())["columns"][-1]["cold_total"] == 2.0
 
 
-def test_profile_step_keeps_other_labels(bench, tmp_path):
-    profile_step = bench("profile_step")
+def test_a_saved_column_keeps_other_labels(tmp_path):
     path = tmp_path / "profile_step.json"
     path.write_text(json.dumps({"columns": [{"label": "before"}, {"label": "now"}]}))
-    data = profile_step.save({"label": "now", "step": 1.0}, path)
+    data = report.save_column(path, {"label": "now", "step": 1.0})
     assert [c["label"] for c in data["columns"]] == ["before", "now"]
     assert json.loads(path.read_text()) == data
 

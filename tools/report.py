@@ -27,6 +27,19 @@ def measurements(source):
     return json.loads(Path(source).read_text()) if Path(source).exists() else None
 
 
+def save_column(path, column):
+    """A bench's labelled column kept in `path` (results/<bench>.json), written whole:
+    the other labels' columns stay, this label's is replaced. The data, as saved."""
+    from toolkit.files import write_json
+    columns = []
+    if Path(path).exists():
+        columns = [c for c in json.loads(Path(path).read_text())["columns"]
+                   if c["label"] != column["label"]]
+    data = {"columns": columns + [column], "machine": machine_description()}
+    write_json(path, data)
+    return data
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2]
