@@ -23,8 +23,7 @@ from toolkit.mnist_files import MNISTError
 
 def data_folder(ntrain, ntest, data_dir=None):
     """The folder holding the MNIST files, every file checked (found once a run)."""
-    folder, official = mnist_files.check(ntrain, ntest, data_dir)
-    return folder
+    return mnist_files.check(ntrain, ntest, data_dir)[0]
 
 
 def read_idx(folder, name, n):

@@ -166,13 +166,13 @@ def test_a_damaged_gz_is_one_line_naming_it(tmp_path, damage, key):
 
 @pytest.mark.parametrize("damage", ["an invalid deflate block (zlib.error)",
                                     "cut inside the IDX header", "not gzip at all"])
-def test_image_count_refuses_a_damaged_header_in_one_line(tmp_path, damage):
+def test_a_damaged_header_is_refused_in_one_line(tmp_path, damage):
     tiny_set(tmp_path)
     change, word = GZIP_DAMAGE[damage]
     path = gz_path(tmp_path, "test_images")
     path.write_bytes(change(path.read_bytes()))
     with pytest.raises(MNISTError) as info:
-        mnist_files.image_count(path)
+        mnist_files.header_shape(path, "images")
     names(str(info.value), path, word)
 
 

@@ -340,11 +340,6 @@ def check_split(folder, split, n, verify):
                    else None)
 
 
-def image_count(path):
-    """How many images an MNIST images file holds, from its header alone."""
-    return header_shape(Path(path), "images")[0]
-
-
 # (data_dir, MNIST_DIR, repository folder, cache folder) -> what locate() found there:
 # a run looks for its folder once, however many times it checks and loads.
 found_folders = {}

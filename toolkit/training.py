@@ -102,7 +102,8 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
     script's default, .default_mode), .data what the run trains on (Run.recipe),
     .trained the --params file's contents, read once. numpy's generator is seeded
     with --seed, so init_weights draws the same weights every run. In a notebook
-    the defaults are used as they are. A bad argument, an output folder that does not exist, a data folder
+    the defaults are used as they are. A bad argument, an output folder that does
+    not exist, a data folder
     without MNIST, a --params or --digit file that is not one ends a terminal run
     with one line (argparse's exit 2) and raises in a notebook. Run from a terminal,
     Ctrl-C then ends the run in one line too (stop_on_ctrl_c).
@@ -164,13 +165,13 @@ def parse_args(epochs=100, batch_size=128, lr=0.05, mode="C", seed=42, digit=Non
         args.epochs = 0 if args.params else epochs
     if args.resume and args.params:
         parser.error("--resume and --params: a checkpoint already holds the weights; give one")
-    if args.resume and not_a_file(args.resume):
-        parser.error(f"--resume {args.resume}: {not_a_file(args.resume)}")
+    if args.resume and (why := not_a_file(args.resume)):
+        parser.error(f"--resume {args.resume}: {why}")
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume
     args.trained, flag = None, ""  # flag: the option whose file a message is about
     try:
-        folder, official = mnist_files.find_folder(args.data_dir)
+        folder, _ = mnist_files.find_folder(args.data_dir)
         inputs = [mnist_files.find(folder, name) for name in mnist_files.FILES.values()]
         inputs += [args.params, args.resume, getattr(args, "digit", None),
                    sys.argv[0] if args.script else None]  # and the script itself
