@@ -7,11 +7,12 @@
 # %%
 """Logistic (softmax) regression on MNIST: 784 pixels -> 10 classes. The talk: 92.5 %."""
 import numpy as np
+from toolkit import backends, training
+backends.check_settings()  # PyTensor reads PYTENSOR_FLAGS on import: a bad one, one line
 import pytensor
 from pytensor import tensor as T
 
 from load import mnist
-from toolkit import backends, training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.05, mode="C")

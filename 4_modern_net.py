@@ -8,12 +8,13 @@
 """A "modern" net (2012+): rectifiers, dropout and RMSprop, 784 -> 625 -> 625 -> 10.
 The talk: 99.0 %."""
 import numpy as np
+from toolkit import backends, training
+backends.check_settings()  # PyTensor reads PYTENSOR_FLAGS on import: a bad one, one line
 import pytensor
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
 from load import mnist
-from toolkit import backends, training
 
 pytensor.config.floatX = "float32"
 args = training.parse_args(epochs=100, batch_size=128, lr=0.001, mode="JAX")

@@ -8,12 +8,13 @@
 """A convolutional network: three blocks of conv -> rectify -> pool -> dropout,
 then 625 rectified units and a softmax. The talk: 99.5 %."""
 import numpy as np
+from toolkit import ROOT, backends, draw, training
+backends.check_settings()  # PyTensor reads PYTENSOR_FLAGS on import: a bad one, one line
 import pytensor
 from pytensor import tensor as T
 from pytensor.tensor.random.utils import RandomStream
 
 from load import mnist
-from toolkit import ROOT, backends, draw, training
 from toolkit.digits import SAMPLE_DIGIT, read_digit
 from toolkit.ops import conv2d, max_pool_2d
 

@@ -32,6 +32,8 @@ except ValueError:  # matplotlib reads MPLBACKEND on import, and refuses a name 
     raise SystemExit(f"figures.py: error: MPLBACKEND={os.environ.get('MPLBACKEND')!r} is "
                      f"not a matplotlib backend; unset it (figures.py draws into files)")
 import numpy as np
+from toolkit import backends
+backends.check_settings()  # PyTensor reads PYTENSOR_FLAGS on import: a bad one, one line
 import pytensor
 from pytensor import tensor as T
 from pytensor.graph.basic import Constant

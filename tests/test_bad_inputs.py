@@ -97,6 +97,34 @@ def test_numbers_out_of_range_are_one_line(args, flag):
     names(one_line(run(SCRIPT, *args, check=False)), flag)
 
 
+def pytensor_settings(tmp_path, case):
+    """An environment with one of PyTensor's own settings wrong, and the name the
+    message must give."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTENSOR")}
+    if case == "home":  # PyTensor's compile folder goes under HOME: a file, here
+        return {**env, "HOME": str(a_file)}, "compiledir"
+    flags = {"mode": "mode=NOPE", "compiledir": f"compiledir={a_file}/x",
+             "floatX": "floatX=float99"}[case]
+    return {**env, "PYTENSOR_FLAGS": flags}, case
+
+
+@pytest.mark.parametrize("script", [SCRIPT, "5_convolutional_net.py", "figures.py"])
+@pytest.mark.parametrize("case", ["mode", "compiledir", "home", "floatX"])
+def test_pytensors_own_settings_are_one_line(tmp_path, script, case):
+    """PyTensor reads PYTENSOR_FLAGS as it is imported; a setting it cannot use is one
+    line naming the setting, before any work."""
+    env, setting = pytensor_settings(tmp_path, case)
+    result = subprocess.run([sys.executable, str(ROOT / script)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    line = one_line(result) if script != "figures.py" or case != "home" else (
+        # matplotlib, under a HOME it cannot write, says where its cache went instead
+        result.stderr.strip().splitlines()[-1])
+    assert result.returncode == 2, result.stderr
+    names(line, setting, "PYTENSOR_FLAGS")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 @pytest.mark.parametrize("flag", ["--params", "--resume", "--digit"])
 def test_a_fifo_as_an_input_is_refused_before_it_is_read(tmp_path, flag):

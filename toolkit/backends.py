@@ -69,6 +69,52 @@ def has_module(name):
         return False
 
 
+def check_settings():
+    """PyTensor's own settings, checked: the scripts call this before their `import
+    pytensor`, because PyTensor reads PYTENSOR_FLAGS and .pytensorrc as it is
+    imported, and a setting it cannot use (a mode it does not know, a compile folder
+    it cannot make, a home folder it cannot write) is a traceback there. Here it is
+    one line naming the setting and what to do (exit 2; raises in a notebook)."""
+    from toolkit.notebook import stop
+    try:
+        import pytensor
+        pytensor.config.compiledir  # made on first use: a read-only home fails here
+    except Exception as e:  # noqa: BLE001 - whatever PyTensor's settings raise
+        stop(SettingsError(settings_problem(e)))
+
+
+class SettingsError(ValueError):
+    """A PyTensor setting it cannot start with; the message names it."""
+
+
+def settings_problem(error):
+    """One line for PyTensor's failure to start: the setting it names (found in the
+    traceback: PyTensor checks each in a `_filter_<setting>` function), where such
+    settings come from, and what to do."""
+    setting, tb = None, error.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name.startswith("_filter_"):
+            setting = name[len("_filter_"):]
+        tb = tb.tb_next
+    said = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    sources = "PYTENSOR_FLAGS=" + repr(os.environ.get("PYTENSOR_FLAGS", ""))
+    if os.environ.get("PYTENSORRC"):
+        sources += ", PYTENSORRC=" + repr(os.environ["PYTENSORRC"])
+    if setting in ("compiledir", "base_compiledir"):
+        return (f"PyTensor cannot make its compile folder, the setting {setting} "
+                f"({said}); give it a folder you can write: HOME=... or "
+                f"PYTENSOR_FLAGS=base_compiledir=/tmp/pytensor (now {sources})")
+    if setting == "mode":
+        asked = re.search(r"Instead got: (.*?)\.?$", said)
+        asked = f"mode={asked.group(1)}" if asked else "its mode"
+        return (f"PyTensor's setting {asked} names no mode it has; use "
+                f"PYTENSOR_FLAGS=mode=C, CVM, NUMBA or JAX, or unset it (now {sources})")
+    what = f"the setting {setting}" if setting else "its settings"
+    return (f"PyTensor cannot start with {what}: {said}; correct or unset it "
+            f"(now {sources}, and ~/.pytensorrc if there is one)")
+
+
 def prepare(args):
     """The backend for a script's --mode and --device, chosen and set up: the
     PyTensor Mode its pytensor.function calls take. Prints a one-line note where it
