@@ -103,6 +103,12 @@ def function(op, entry, dtype):
     return types.ExternalFunction(symbol(entry, dtype, key), signature), key
 
 
+def folder():
+    """Where the libraries are kept: beside PyTensor's own compiled modules."""
+    from pytensor import config
+    return Path(config.compiledir) / "toolkit_numba_kernels"
+
+
 @functools.cache
 def load(text, flag_list):
     """The key of the library of this C, built unless kept, and loaded into the
@@ -112,8 +118,7 @@ def load(text, flag_list):
         return None  # no compiler: the Numba versions' own loops, as expected
     key = hashlib.sha256("\n".join([config.cxx, toolchain.compiler_version(config.cxx),
                                     *flag_list, text]).encode()).hexdigest()
-    folder = Path(config.compiledir) / "toolkit_numba_kernels"
-    library, failed = folder / f"{key[:24]}.so", folder / f"{key[:24]}.failed"
+    library, failed = folder() / f"{key[:24]}.so", folder() / f"{key[:24]}.failed"
     if failed.exists():
         return None  # said when it failed
     if not library.exists() and not build(text.replace(KEY, key[:16]), flag_list, library,
@@ -124,10 +129,14 @@ def load(text, flag_list):
     return key
 
 
-@functools.cache
-def announce(folder):
-    """One line for the libraries a run builds, whichever Op comes first."""
-    compiling.say(f"compiling the C kernels for Numba: once, then kept in {folder}")
+SAID = set()  # the notes said in this process: "building", "failed"
+
+
+def say_once(kind, line):
+    """One line per kind of note, however many libraries a run builds."""
+    if kind not in SAID:
+        SAID.add(kind)
+        compiling.say(line)
 
 
 def build(text, flag_list, library, failed):
@@ -135,7 +144,8 @@ def build(text, flag_list, library, failed):
     or not at all); False, with one line said and the failure kept, if it fails."""
     from pytensor import config
     library.parent.mkdir(parents=True, exist_ok=True)
-    announce(library.parent)
+    say_once("building",
+             f"compiling the C kernels for Numba: once, then kept in {library.parent}")
     with tempfile.TemporaryDirectory(dir=library.parent) as tmp:
         src, built = Path(tmp) / "kernels.cpp", Path(tmp) / "kernels.so"
         src.write_text(text)
@@ -145,12 +155,13 @@ def build(text, flag_list, library, failed):
         try:
             done = toolchain.run_to_the_end(command, timeout=300)
         except toolchain.Unsure as e:  # no verdict on the C: try again next run
-            compiling.say(f"compiled no C kernels for Numba ({e}): Numba's own loops run")
+            say_once("failed", f"compiled no C kernels for Numba ({e}): Numba's own loops run")
             return False
         if done.returncode != 0:
             reason = toolchain.first_line(done.stderr or done.stdout)
             failed.write_text(f"{shlex.join(command)}\n{done.stderr}")
-            compiling.say(f"compiled no C kernels for Numba ({reason}): Numba's own loops run")
+            say_once("failed", f"compiled no C kernels for Numba ({reason}): "
+                               "Numba's own loops run")
             return False
         os.replace(built, library)
     return True
