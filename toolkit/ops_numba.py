@@ -16,7 +16,9 @@ Where a C++ compiler and the BLAS are there, each version instead calls the Op's
 own C, the code --mode C runs (ckernel_library.py builds it once for Numba): the
 loops below are slower, and sharing them among the cores fights OpenBLAS's
 threads. The loops stay for a machine without a compiler, and the tests hold
-both to `perform`.
+both to `perform`. (What keeps the whole graph slower than --mode C is elsewhere:
+PyTensor's own Numba Dot runs scipy's OpenBLAS on every core, whose idle threads
+spin against the kernels' OpenMP threads, where --mode C runs its BLAS on one.)
 
 This module imports numba and PyTensor's Numba dispatch (about a second); ops.py
 has it imported, and register() called, by the first graph compiled for Numba.
