@@ -15,6 +15,7 @@ import ctypes
 import functools
 import os
 import shlex
+from pathlib import Path
 
 import numpy as np
 
@@ -85,6 +86,27 @@ def one_thread():
     if "OPENBLAS_NUM_THREADS" in os.environ or openblas is None:
         return
     openblas.dll.scipy_openblas_set_num_threads(1)
+
+
+def numbas_blas_one_thread():
+    """Run on one thread the OpenBLAS that a Numba graph's matrix products call
+    (np.dot compiled by Numba calls scipy's BLAS, which scipy's wheel bundles in
+    scipy.libs), unless the user set OPENBLAS_NUM_THREADS.
+
+    Called where the project's C kernels join a Numba graph: they share the cores
+    by OpenMP, as in --mode C, and that OpenBLAS's idle threads, spinning for the
+    next product, would take the cores from them (the CNN's step on two cores:
+    108 ms against 60, docs/backends.md). A scipy built against another BLAS
+    (conda's, a system one) is left alone.
+    """
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401 - the library is loaded by now
+    for path in (Path(scipy.__file__).parent.parent / "scipy.libs").glob("libscipy_openblas*"):
+        setter = getattr(ctypes.CDLL(str(path)), "scipy_openblas_set_num_threads", None)
+        if setter is not None:
+            setter(1)
 
 
 @functools.cache

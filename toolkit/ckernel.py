@@ -73,7 +73,11 @@ class CKernel(COp):
         return BLAS_DECLARATIONS + (C_DIR / "ckernel.h").read_text()
 
     def c_support_code_apply(self, node, name):
-        dtype = self.c_dtype(node)
+        return self.c_kernel_code(self.c_dtype(node), name, node)
+
+    def c_kernel_code(self, dtype, name, node=None):
+        """The Op's files in c/ for one dtype, with their macros around them: each
+        function f is named f_{name}. Also what ckernel_library.py builds for Numba."""
         defines = {"real": f"npy_{dtype}", "gemm_": "dgemm_" if dtype == "float64" else "sgemm_",
                    "FN(f)": f"f##_{name}", **self.c_defines(node)}
         return ("".join(f"#define {k} {v}\n" for k, v in defines.items())

@@ -12,6 +12,14 @@ product per chunk (numba's np.dot calls the BLAS), the input gradient added back
 The im2col and the pools share the images among the cores (prange); each BLAS
 call is one product, run by the BLAS's own threads.
 
+Where a C++ compiler and the BLAS are there, each version instead calls the Op's
+own C, the code --mode C runs (ckernel_library.py builds it once for Numba): the
+loops below are slower, and sharing them among the cores fights OpenBLAS's
+threads. The loops stay for a machine without a compiler, and the tests hold
+both to `perform`. (What keeps the whole graph slower than --mode C is elsewhere:
+PyTensor's own Numba Dot runs scipy's OpenBLAS on every core, whose idle threads
+spin against the kernels' OpenMP threads, where --mode C runs its BLAS on one.)
+
 This module imports numba and PyTensor's Numba dispatch (about a second); ops.py
 has it imported, and register() called, by the first graph compiled for Numba.
 """
@@ -22,6 +30,9 @@ import numpy as np
 from numba import prange
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
+from toolkit import ckernel_library
+from toolkit.ops import DIRECTIONS
+
 # Output pixels one matrix product works on, at least (as CONV_TARGET_COLUMNS in
 # ops.py's C): enough for the BLAS to run well, few enough for the cache.
 TARGET_COLUMNS = 1 << 20
@@ -30,6 +41,25 @@ TARGET_COLUMNS = 1 << 20
 # Op's props and a number: a hash of this file, so that a changed line here is
 # never run as the old one.
 VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12], 16)
+FORWARD, GRAD_WEIGHTS, GRAD_INPUTS = (DIRECTIONS[d] for d in ("FORWARD", "GRAD_WEIGHTS",
+                                                              "GRAD_INPUTS"))
+
+
+def c_function(op, entry, node):
+    """The Op's C for the node's dtype (ckernel_library.function) and the version
+    number of a graph calling it, or (None, VERSION): the loops here."""
+    found = node is not None and ckernel_library.function(op, entry, node.outputs[0].dtype)
+    if not found:
+        return None, VERSION
+    function, key = found
+    return function, int(hashlib.sha256(f"{VERSION} {key}".encode()).hexdigest()[:12], 16)
+
+
+@numba_njit
+def check(failed):
+    """The C's -1: it could not allocate its buffers."""
+    if failed != 0:
+        raise MemoryError("conv2d or max_pool_2d: out of memory for the C kernel's buffers")
 
 
 def jit(function):
@@ -118,8 +148,40 @@ def padding(op):
     return op.border_mode == "full"
 
 
+def c_correlation(c_corr2d):
+    """An njit calling corr2d.c's corr2d in one direction on the three arrays, all
+    allocated: it reads two and writes the third (see corr2d.c)."""
+    @numba_njit
+    def correlate(direction, bottom, weights, top, pad_r, pad_c):
+        batch, channels, height, width = bottom.shape
+        check(c_corr2d(direction, bottom.ctypes, weights.ctypes, top.ctypes, batch, channels,
+                       height, width, weights.shape[0], weights.shape[2], weights.shape[3],
+                       pad_r, pad_c, top.shape[2], top.shape[3]))
+    return correlate
+
+
 def numba_corr2d(op, node=None, **kwargs):
     full = padding(op)
+    c_corr2d, version = c_function(op, "corr2d", node)
+    if c_corr2d is not None:
+        correlate = c_correlation(c_corr2d)
+
+        @numba_njit
+        def forward(images, kernels, out, pad_r, pad_c):
+            correlate(FORWARD, images, kernels, out, pad_r, pad_c)
+    else:
+        @numba_njit
+        def forward(images, kernels, out, pad_r, pad_c):
+            batch, channels = images.shape[0], images.shape[1]
+            n_kernels, kh, kw = kernels.shape[0], kernels.shape[2], kernels.shape[3]
+            oh, ow = out.shape[2], out.shape[3]
+            weights = kernels.reshape(n_kernels, channels * kh * kw)
+            pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+            for first in range(0, batch, nb_max):
+                nb = min(nb_max, batch - first)
+                col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+                im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+                to_images(np.dot(weights, col), out, first, nb)
 
     @numba_njit
     def corr2d(images, kernels):
@@ -132,57 +194,78 @@ def numba_corr2d(op, node=None, **kwargs):
         oh, ow = height + 2 * pad_r - kh + 1, width + 2 * pad_c - kw + 1
         if oh < 1 or ow < 1:
             raise ValueError("conv2d: filters larger than the input (border_mode='valid')")
-        weights = kernels.reshape(n_kernels, channels * kh * kw)
         out = np.empty((batch, n_kernels, oh, ow), dtype=images.dtype)
-        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
-        for first in range(0, batch, nb_max):
-            nb = min(nb_max, batch - first)
-            col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
-            im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
-            to_images(np.dot(weights, col), out, first, nb)
+        forward(images, kernels, out, pad_r, pad_c)
         return out
-    return corr2d, VERSION
+    return corr2d, version
 
 
 def numba_corr2d_grad_weights(op, node=None, **kwargs):
     full = padding(op)
+    c_corr2d, version = c_function(op, "corr2d", node)
+    if c_corr2d is not None:
+        correlate = c_correlation(c_corr2d)
+
+        @numba_njit
+        def backward(images, grad_out, grad, pad_r, pad_c):
+            correlate(GRAD_WEIGHTS, images, grad, grad_out, pad_r, pad_c)
+    else:
+        @numba_njit
+        def backward(images, grad_out, grad, pad_r, pad_c):
+            n_kernels, channels, kh, kw = grad.shape
+            batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+            total = np.zeros((n_kernels, channels * kh * kw), dtype=grad_out.dtype)
+            pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+            for first in range(0, batch, nb_max):
+                nb = min(nb_max, batch - first)
+                col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+                im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+                total += np.dot(by_kernel(grad_out, first, nb), col.T)
+            grad[...] = total.reshape(grad.shape)
 
     @numba_njit
     def corr2d_grad_weights(images, grad_out, kernel_shape):
         images, grad_out = np.ascontiguousarray(images), np.ascontiguousarray(grad_out)
-        n_kernels, channels = kernel_shape[0], kernel_shape[1]
         kh, kw = kernel_shape[2], kernel_shape[3]
-        batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
-        grad = np.zeros((n_kernels, channels * kh * kw), dtype=grad_out.dtype)
-        pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
-        for first in range(0, batch, nb_max):
-            nb = min(nb_max, batch - first)
-            col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
-            im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
-            grad += np.dot(by_kernel(grad_out, first, nb), col.T)
-        return grad.reshape(n_kernels, channels, kh, kw)
-    return corr2d_grad_weights, VERSION
+        grad = np.empty((kernel_shape[0], kernel_shape[1], kh, kw), dtype=grad_out.dtype)
+        backward(images, grad_out, grad, pad_r, pad_c)
+        return grad
+    return corr2d_grad_weights, version
 
 
 def numba_corr2d_grad_inputs(op, node=None, **kwargs):
     full = padding(op)
+    c_corr2d, version = c_function(op, "corr2d", node)
+    if c_corr2d is not None:
+        correlate = c_correlation(c_corr2d)
+
+        @numba_njit
+        def backward(kernels, grad_out, grad, pad_r, pad_c):
+            correlate(GRAD_INPUTS, grad, kernels, grad_out, pad_r, pad_c)
+    else:
+        @numba_njit
+        def backward(kernels, grad_out, grad, pad_r, pad_c):
+            n_kernels, channels, kh, kw = kernels.shape
+            batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+            weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
+            grad[...] = 0  # col2im adds to it
+            nb_max = chunk_size(batch, oh * ow)
+            for first in range(0, batch, nb_max):
+                nb = min(nb_max, batch - first)
+                col = np.dot(weights_t, by_kernel(grad_out, first, nb))
+                col2im(col, grad, first, nb, kh, kw, pad_r, pad_c, oh, ow)
 
     @numba_njit
     def corr2d_grad_inputs(kernels, grad_out, image_shape):
         kernels, grad_out = np.ascontiguousarray(kernels), np.ascontiguousarray(grad_out)
-        n_kernels, channels, kh, kw = kernels.shape
-        batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+        kh, kw = kernels.shape[2], kernels.shape[3]
         pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
-        weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
-        grad = np.zeros((batch, channels, image_shape[0], image_shape[1]), dtype=grad_out.dtype)
-        nb_max = chunk_size(batch, oh * ow)
-        for first in range(0, batch, nb_max):
-            nb = min(nb_max, batch - first)
-            col = np.dot(weights_t, by_kernel(grad_out, first, nb))
-            col2im(col, grad, first, nb, kh, kw, pad_r, pad_c, oh, ow)
+        grad = np.empty((grad_out.shape[0], kernels.shape[1], image_shape[0], image_shape[1]),
+                        dtype=grad_out.dtype)
+        backward(kernels, grad_out, grad, pad_r, pad_c)
         return grad
-    return corr2d_grad_inputs, VERSION
+    return corr2d_grad_inputs, version
 
 
 # --- max pooling ------------------------------------------------------------------
@@ -202,31 +285,62 @@ def pool_sizes(op):
 
 def numba_max_pool(op, node=None, **kwargs):
     wr, wc, pooled = pool_sizes(op)
+    c_max_pool, version = c_function(op, "max_pool", node)
+    if c_max_pool is not None:
+        @numba_njit
+        def pool(planes, out):
+            check(c_max_pool(planes.ctypes, out.ctypes, planes.shape[0], planes.shape[1],
+                             planes.shape[2], out.shape[1], out.shape[2]))
+    else:
+        @jit
+        def pool(planes, out):
+            height, width, oh, ow = planes.shape[1], planes.shape[2], out.shape[1], out.shape[2]
+            for p in prange(planes.shape[0]):
+                for i in range(oh):
+                    for j in range(ow):
+                        best = -np.inf
+                        for r in range(i * wr, min((i + 1) * wr, height)):
+                            for c in range(j * wc, min((j + 1) * wc, width)):
+                                value = planes[p, r, c]
+                                if value > best or value != value:  # a NaN wins, as in np.maximum
+                                    best = value
+                        out[p, i, j] = best
 
-    @jit
+    @numba_njit
     def max_pool(x):
         height, width = x.shape[-2], x.shape[-1]
         oh, ow = pooled(height, width)
         planes = np.ascontiguousarray(x).reshape(-1, height, width)
-        out = np.full((planes.shape[0], oh, ow), -np.inf, dtype=x.dtype)
-        for p in prange(planes.shape[0]):
-            for i in range(oh):
-                for j in range(ow):
-                    best = out[p, i, j]
-                    for r in range(i * wr, min((i + 1) * wr, height)):
-                        for c in range(j * wc, min((j + 1) * wc, width)):
-                            value = planes[p, r, c]
-                            if value > best or value != value:  # a NaN wins, as in np.maximum
-                                best = value
-                    out[p, i, j] = best
+        out = np.empty((planes.shape[0], oh, ow), dtype=x.dtype)
+        pool(planes, out)
         return out.reshape(x.shape[:-2] + (oh, ow))
-    return max_pool, VERSION
+    return max_pool, version
 
 
 def numba_max_pool_grad(op, node=None, **kwargs):
     wr, wc, pooled = pool_sizes(op)
+    c_pool_grad, version = c_function(op, "pool_grad", node)
+    if c_pool_grad is not None:
+        @numba_njit
+        def spread(planes, maxima, grads, grad):
+            check(c_pool_grad(planes.ctypes, maxima.ctypes, grads.ctypes, grad.ctypes,
+                              planes.shape[0], planes.shape[1], planes.shape[2],
+                              maxima.shape[1], maxima.shape[2]))
+    else:
+        @jit
+        def spread(planes, maxima, grads, grad):
+            height, width = planes.shape[1], planes.shape[2]
+            grad[...] = 0  # elements in no window (ignore_border) get 0
+            for p in prange(planes.shape[0]):
+                for i in range(maxima.shape[1]):
+                    for j in range(maxima.shape[2]):
+                        best, g = maxima[p, i, j], grads[p, i, j]
+                        for r in range(i * wr, min((i + 1) * wr, height)):
+                            for c in range(j * wc, min((j + 1) * wc, width)):
+                                # a product, as ops.MaxPoolGrad computes it: a NaN gradient spreads
+                                grad[p, r, c] = (planes[p, r, c] == best) * g
 
-    @jit
+    @numba_njit
     def max_pool_grad(x, out, grad_out):
         height, width = x.shape[-2], x.shape[-1]
         oh, ow = pooled(height, width)
@@ -235,21 +349,37 @@ def numba_max_pool_grad(op, node=None, **kwargs):
         planes = np.ascontiguousarray(x).reshape(-1, height, width)
         maxima = np.ascontiguousarray(out).reshape(-1, oh, ow)
         grads = np.ascontiguousarray(grad_out).reshape(-1, oh, ow)
-        grad = np.zeros_like(planes)  # elements in no window (ignore_border) get 0
-        for p in prange(planes.shape[0]):
-            for i in range(oh):
-                for j in range(ow):
-                    best, g = maxima[p, i, j], grads[p, i, j]
-                    for r in range(i * wr, min((i + 1) * wr, height)):
-                        for c in range(j * wc, min((j + 1) * wc, width)):
-                            # a product, as ops.MaxPoolGrad computes it: a NaN gradient spreads
-                            grad[p, r, c] = (planes[p, r, c] == best) * g
+        grad = np.empty_like(planes)
+        spread(planes, maxima, grads, grad)
         return grad.reshape(x.shape)
-    return max_pool_grad, VERSION
+    return max_pool_grad, version
+
+
+def keep_freed_memory():
+    """Have C's malloc keep large freed blocks for reuse (glibc only; elsewhere nothing).
+
+    A Numba graph allocates each of its arrays anew at every call, where --mode C
+    keeps its buffers from one call to the next. glibc gives a block over its mmap
+    threshold back to the system when it is freed, so the next step's block is
+    fresh memory, which the system maps in page by page at its first touch: the
+    CNN's first convolution took 22 ms instead of 3. Blocks up to 32 MB (glibc's
+    limit) now come from the heap, and the heap keeps up to 1 GB of freed memory
+    instead of returning it (what MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_
+    set in the environment would do, in this process only).
+    """
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:  # not glibc
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
 
 def register():
     """Give PyTensor's Numba backend these versions; safe to call again."""
+    keep_freed_memory()
     from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad
     versions = {Corr2d: numba_corr2d, Corr2dGradWeights: numba_corr2d_grad_weights,
                 Corr2dGradInputs: numba_corr2d_grad_inputs, MaxPool: numba_max_pool,
