@@ -72,3 +72,45 @@ def test_without_the_library_the_numba_loops_run_and_agree(fresh_libraries, monk
     assert c_functions() == [None] * 3
     assert capfd.readouterr().err == ""  # the failure is kept: not tried, not said again
     numba_matches_perform()
+
+
+# What compiling a conv net for Numba sets in the process, printed by a child (the
+# settings are the process's own): the OpenBLAS of Numba's matrix products, and
+# whether malloc now keeps a freed 16 MB block (its next allocation reuses the address).
+SETTINGS_CHILD = """
+import ctypes, glob, os, scipy
+import pytensor
+from pytensor import tensor as T
+from toolkit.ops import conv2d
+pytensor.config.floatX = "float32"
+X, W = T.ftensor4(), T.ftensor4()
+pytensor.function([X, W], conv2d(X, W), mode="NUMBA")
+lib = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "libscipy_openblas*"))
+threads = ctypes.CDLL(lib[0]).scipy_openblas_get_num_threads() if lib else None
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+first = libc.malloc(16 << 20); libc.free(first)
+second = libc.malloc(16 << 20); libc.free(second)
+print(threads, first == second)
+"""
+
+
+@needs_compiler
+@pytest.mark.parametrize("asked", [None, "2"])
+def test_a_numba_graph_with_the_kernels_shares_the_cores_as_mode_c_does(asked):
+    """Numba's BLAS on one thread beside the kernels' OpenMP (unless the user set
+    OPENBLAS_NUM_THREADS), and malloc keeping large freed blocks (docs/backends.md)."""
+    import os
+    import subprocess
+    import sys
+    from helpers import ROOT
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env.update({"OPENBLAS_NUM_THREADS": asked} if asked else {})
+    result = subprocess.run([sys.executable, "-c", SETTINGS_CHILD], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    threads, reused = result.stdout.split()
+    if threads != "None":  # scipy's wheel bundles an OpenBLAS (not a conda build)
+        assert threads == (asked or "1")
+    assert reused == "True"

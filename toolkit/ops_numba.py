@@ -9,16 +9,19 @@ reference, which the tests compare these with), in the shape of the C code of
 c/corr2d.c: the patches of a chunk of images unrolled ("im2col"), one matrix
 product per chunk (numba's np.dot calls the BLAS), the input gradient added back
 ("col2im"); the pools as plain loops, which Numba compiles to machine code.
-The im2col and the pools share the images among the cores (prange); each BLAS
-call is one product, run by the BLAS's own threads.
+The loops run on one core (numba's prange, in parallel, fought OpenBLAS's threads
+for the two cores and was slower); each BLAS call is one product, run by the
+BLAS's own threads.
 
 Where a C++ compiler and the BLAS are there, each version instead calls the Op's
 own C, the code --mode C runs (ckernel_library.py builds it once for Numba): the
-loops below are slower, and sharing them among the cores fights OpenBLAS's
-threads. The loops stay for a machine without a compiler, and the tests hold
-both to `perform`. (What keeps the whole graph slower than --mode C is elsewhere:
-PyTensor's own Numba Dot runs scipy's OpenBLAS on every core, whose idle threads
-spin against the kernels' OpenMP threads, where --mode C runs its BLAS on one.)
+loops below are slower. The loops stay for a machine without a compiler, and the
+tests hold both to `perform`. Loading the C also does for the whole Numba graph
+what --mode C does for its own: the OpenBLAS of PyTensor's Numba matrix products
+on one thread, so that its idle threads do not spin against the kernels' OpenMP
+threads (blas.numbas_blas_one_thread); and register() has malloc keep freed
+blocks (keep_freed_memory). With both, the CNN's step on Numba takes about what it
+takes on --mode C.
 
 This module imports numba and PyTensor's Numba dispatch (about a second); ops.py
 has it imported, and register() called, by the first graph compiled for Numba.
