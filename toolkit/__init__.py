@@ -14,6 +14,7 @@
                 c/pool_grad.c, and c/rectify_pool.c for a pool of rectified maps),
                 with their size rules
     ops_numba   their versions for the Numba backend (PyTensor's default)
+    ckernel_library  their C built into a library that the Numba versions call
     ops_jax     their versions for the JAX backend
     c_rewrites  what --mode C changes in a graph (c/elementwise.c, c/parallel_dot.c)
     files       writing a file whole or not at all
@@ -24,7 +25,8 @@
 Importing any of them changes nothing in the process but this: importing ops
 registers, with PyTensor's rewrites, what has its Numba and JAX versions found in
 the first compile for those backends. backends.prepare() is what links the BLAS,
-sets the threads and registers --mode C's rewrites.
+sets the threads and registers --mode C's rewrites; a first compile for Numba of a
+graph with the Ops sets what --mode C would (ops_numba.py says which).
 """
 from pathlib import Path
 
