@@ -91,8 +91,9 @@ def flags(op):
 def function(op, entry, dtype):
     """The Numba function calling the entry of op's C for dtype, and a key naming that
     C; None where there is none to call (no compiler, no BLAS, the build failed)."""
-    if dtype not in DTYPES or not op.c_libraries():
-        return None
+    from pytensor import config
+    if dtype not in DTYPES or not config.cxx or not op.c_libraries():
+        return None  # no compiler: the Numba versions' own loops, as expected
     text = source(op, entry)
     key = load(text, tuple(flags(op)))
     if key is None:
