@@ -18,6 +18,8 @@ def main():
     check.add_argument("name", choices=EXERCISES)
     check.add_argument("--file", help="the file to check (default: exercises/NAME.py)")
     args = parser.parse_args()
+    from toolkit import backends
+    backends.check_settings(parser.prog)  # the checks import PyTensor: its settings first
     if args.command == "check":
         status, text = run(args.name, file=args.file)
         print(text)

@@ -115,6 +115,16 @@ def test_bad_usage_is_status_2(tmp_path):
     assert exercises("check", "knn", "--file", tmp_path / "missing.py").returncode == 2
 
 
+def test_a_bad_pytensor_setting_is_one_line():
+    """The checks import PyTensor, which reads PYTENSOR_FLAGS as it is imported."""
+    import os
+    env = {**os.environ, "PYTENSOR_FLAGS": "mode=NOPE"}
+    result = subprocess.run([sys.executable, "-m", "exercises", "check", "modern"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "mode" in result.stderr and "PYTENSOR_FLAGS" in result.stderr
+
+
 def test_a_learners_syntax_error_shows_their_line(tmp_path):
     broken = tmp_path / "knn.py"
     broken.write_text("import numpy as np\n\n\ndef distances(test, train)\n    return 0\n")

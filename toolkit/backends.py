@@ -69,18 +69,19 @@ def has_module(name):
         return False
 
 
-def check_settings():
+def check_settings(prog=None):
     """PyTensor's own settings, checked: the scripts call this before their `import
     pytensor`, because PyTensor reads PYTENSOR_FLAGS and .pytensorrc as it is
     imported, and a setting it cannot use (a mode it does not know, a compile folder
     it cannot make, a home folder it cannot write) is a traceback there. Here it is
-    one line naming the setting and what to do (exit 2; raises in a notebook)."""
+    one line naming the setting and what to do (exit 2; raises in a notebook), after
+    `prog` (the script's name unless given)."""
     from toolkit.notebook import stop
     try:
         import pytensor
         pytensor.config.compiledir  # made on first use: a read-only home fails here
     except Exception as e:  # noqa: BLE001 - whatever PyTensor's settings raise
-        stop(SettingsError(settings_problem(e)))
+        stop(SettingsError(settings_problem(e)), prog)
 
 
 class SettingsError(ValueError):
