@@ -80,6 +80,9 @@ def check_settings(prog=None):
     try:
         import pytensor
         pytensor.config.compiledir  # made on first use: a read-only home fails here
+    except ModuleNotFoundError as e:
+        stop(SettingsError(f"{e.name} is not installed here: pip install -r requirements.txt"),
+             prog)
     except Exception as e:  # noqa: BLE001 - whatever PyTensor's settings raise
         stop(SettingsError(settings_problem(e)), prog)
 
