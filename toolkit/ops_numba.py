@@ -147,44 +147,82 @@ def to_images(matrix, top, first, nb):
 
 
 def padding(op):
-    """The rule of ops.conv_padding as a number per kernel size: k - 1 for 'full'."""
+    """Whether the Op pads each side by the kernel's size - 1 ('full', the rule of
+    ops.conv_padding) or not at all ('valid')."""
     return op.border_mode == "full"
 
 
-def c_correlation(c_corr2d):
-    """An njit calling corr2d.c's corr2d in one direction on the three arrays, all
-    allocated: it reads two and writes the third (see corr2d.c)."""
+# Each direction as a function of (bottom, weights, top, pad_r, pad_c), the arrays
+# all allocated, as corr2d.c's corr2d takes them: it reads two and writes the third.
+
+@jit
+def forward_loops(images, kernels, out, pad_r, pad_c):
+    """out = the correlation of images with kernels (FORWARD)."""
+    batch, channels = images.shape[0], images.shape[1]
+    n_kernels, kh, kw = kernels.shape[0], kernels.shape[2], kernels.shape[3]
+    oh, ow = out.shape[2], out.shape[3]
+    weights = kernels.reshape(n_kernels, channels * kh * kw)
+    pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+    for first in range(0, batch, nb_max):
+        nb = min(nb_max, batch - first)
+        col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+        im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+        to_images(np.dot(weights, col), out, first, nb)
+
+
+@jit
+def grad_weights_loops(images, grad, grad_out, pad_r, pad_c):
+    """grad = the kernels' gradient, from the images and the output's (GRAD_WEIGHTS)."""
+    n_kernels, channels, kh, kw = grad.shape
+    batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+    total = np.zeros((n_kernels, channels * kh * kw), dtype=grad_out.dtype)
+    pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
+    for first in range(0, batch, nb_max):
+        nb = min(nb_max, batch - first)
+        col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
+        im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
+        total += np.dot(by_kernel(grad_out, first, nb), col.T)
+    grad[...] = total.reshape(grad.shape)
+
+
+@jit
+def grad_inputs_loops(grad, kernels, grad_out, pad_r, pad_c):
+    """grad = the images' gradient, from the kernels and the output's (GRAD_INPUTS)."""
+    n_kernels, channels, kh, kw = kernels.shape
+    batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
+    weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
+    grad[...] = 0  # col2im adds to it
+    nb_max = chunk_size(batch, oh * ow)
+    for first in range(0, batch, nb_max):
+        nb = min(nb_max, batch - first)
+        col2im(np.dot(weights_t, by_kernel(grad_out, first, nb)), grad, first, nb,
+               kh, kw, pad_r, pad_c, oh, ow)
+
+
+LOOPS = {FORWARD: forward_loops, GRAD_WEIGHTS: grad_weights_loops,
+         GRAD_INPUTS: grad_inputs_loops}
+
+
+def one_direction(op, node, direction):
+    """The njit computing `direction` on (bottom, weights, top, pad_r, pad_c): the
+    Op's C where it can be called (c_function), else the loops above; and the version
+    number of a graph calling it."""
+    c_corr2d, version = c_function(op, "corr2d", node)
+    if c_corr2d is None:
+        return LOOPS[direction], version
+
     @numba_njit
-    def correlate(direction, bottom, weights, top, pad_r, pad_c):
+    def correlate(bottom, weights, top, pad_r, pad_c):
         batch, channels, height, width = bottom.shape
         check(c_corr2d(direction, bottom.ctypes, weights.ctypes, top.ctypes, batch, channels,
                        height, width, weights.shape[0], weights.shape[2], weights.shape[3],
                        pad_r, pad_c, top.shape[2], top.shape[3]))
-    return correlate
+    return correlate, version
 
 
 def numba_corr2d(op, node=None, **kwargs):
     full = padding(op)
-    c_corr2d, version = c_function(op, "corr2d", node)
-    if c_corr2d is not None:
-        correlate = c_correlation(c_corr2d)
-
-        @numba_njit
-        def forward(images, kernels, out, pad_r, pad_c):
-            correlate(FORWARD, images, kernels, out, pad_r, pad_c)
-    else:
-        @numba_njit
-        def forward(images, kernels, out, pad_r, pad_c):
-            batch, channels = images.shape[0], images.shape[1]
-            n_kernels, kh, kw = kernels.shape[0], kernels.shape[2], kernels.shape[3]
-            oh, ow = out.shape[2], out.shape[3]
-            weights = kernels.reshape(n_kernels, channels * kh * kw)
-            pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
-            for first in range(0, batch, nb_max):
-                nb = min(nb_max, batch - first)
-                col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
-                im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
-                to_images(np.dot(weights, col), out, first, nb)
+    forward, version = one_direction(op, node, FORWARD)
 
     @numba_njit
     def corr2d(images, kernels):
@@ -205,26 +243,7 @@ def numba_corr2d(op, node=None, **kwargs):
 
 def numba_corr2d_grad_weights(op, node=None, **kwargs):
     full = padding(op)
-    c_corr2d, version = c_function(op, "corr2d", node)
-    if c_corr2d is not None:
-        correlate = c_correlation(c_corr2d)
-
-        @numba_njit
-        def backward(images, grad_out, grad, pad_r, pad_c):
-            correlate(GRAD_WEIGHTS, images, grad, grad_out, pad_r, pad_c)
-    else:
-        @numba_njit
-        def backward(images, grad_out, grad, pad_r, pad_c):
-            n_kernels, channels, kh, kw = grad.shape
-            batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
-            total = np.zeros((n_kernels, channels * kh * kw), dtype=grad_out.dtype)
-            pixels, nb_max = oh * ow, chunk_size(batch, oh * ow)
-            for first in range(0, batch, nb_max):
-                nb = min(nb_max, batch - first)
-                col = np.empty((channels * kh * kw, nb * pixels), dtype=images.dtype)
-                im2col(images, first, nb, kh, kw, pad_r, pad_c, oh, ow, col)
-                total += np.dot(by_kernel(grad_out, first, nb), col.T)
-            grad[...] = total.reshape(grad.shape)
+    backward, version = one_direction(op, node, GRAD_WEIGHTS)
 
     @numba_njit
     def corr2d_grad_weights(images, grad_out, kernel_shape):
@@ -232,32 +251,14 @@ def numba_corr2d_grad_weights(op, node=None, **kwargs):
         kh, kw = kernel_shape[2], kernel_shape[3]
         pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
         grad = np.empty((kernel_shape[0], kernel_shape[1], kh, kw), dtype=grad_out.dtype)
-        backward(images, grad_out, grad, pad_r, pad_c)
+        backward(images, grad, grad_out, pad_r, pad_c)
         return grad
     return corr2d_grad_weights, version
 
 
 def numba_corr2d_grad_inputs(op, node=None, **kwargs):
     full = padding(op)
-    c_corr2d, version = c_function(op, "corr2d", node)
-    if c_corr2d is not None:
-        correlate = c_correlation(c_corr2d)
-
-        @numba_njit
-        def backward(kernels, grad_out, grad, pad_r, pad_c):
-            correlate(GRAD_INPUTS, grad, kernels, grad_out, pad_r, pad_c)
-    else:
-        @numba_njit
-        def backward(kernels, grad_out, grad, pad_r, pad_c):
-            n_kernels, channels, kh, kw = kernels.shape
-            batch, oh, ow = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
-            weights_t = kernels.reshape(n_kernels, channels * kh * kw).T
-            grad[...] = 0  # col2im adds to it
-            nb_max = chunk_size(batch, oh * ow)
-            for first in range(0, batch, nb_max):
-                nb = min(nb_max, batch - first)
-                col = np.dot(weights_t, by_kernel(grad_out, first, nb))
-                col2im(col, grad, first, nb, kh, kw, pad_r, pad_c, oh, ow)
+    backward, version = one_direction(op, node, GRAD_INPUTS)
 
     @numba_njit
     def corr2d_grad_inputs(kernels, grad_out, image_shape):
@@ -266,7 +267,7 @@ def numba_corr2d_grad_inputs(op, node=None, **kwargs):
         pad_r, pad_c = (kh - 1, kw - 1) if full else (0, 0)
         grad = np.empty((grad_out.shape[0], kernels.shape[1], image_shape[0], image_shape[1]),
                         dtype=grad_out.dtype)
-        backward(kernels, grad_out, grad, pad_r, pad_c)
+        backward(grad, kernels, grad_out, pad_r, pad_c)
         return grad
     return corr2d_grad_inputs, version
 
