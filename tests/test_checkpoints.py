@@ -94,8 +94,13 @@ import os, signal
 from toolkit import files
 real = os.replace
 def held_replace(src, dst):  # the new file is written; stopped before it takes the name
+    # SIGINT is held back until sigwait: one arriving just after the print would be
+    # lost to a pause() and leave the child waiting for ever
+    signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
     print("written", flush=True)
-    signal.pause()  # until the test's SIGINT
+    signal.sigwait({{signal.SIGINT}})  # the test's SIGINT
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
+    signal.raise_signal(signal.SIGINT)  # now to Python's own handler: KeyboardInterrupt
     real(src, dst)
 os.replace = held_replace
 files.write_atomic({str(path)!r}, b"a newer checkpoint")
