@@ -153,19 +153,46 @@ def test_parallel_dot_splits_rows_or_columns_correctly(m, k, n, transposed):
     np.testing.assert_allclose(f(a, b), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_c_mode_draws_dropouts_uniform_numbers_in_float32():
+def test_c_mode_draws_dropouts_uniform_numbers_from_a_seed():
     import warnings
 
     from pytensor.tensor.random.utils import RandomStream
     with warnings.catch_warnings(action="ignore", category=FutureWarning):
         srng = RandomStream(seed=1)
-    X = T.fmatrix()
+    X = T.ftensor3()
     draw = pytensor.function([X], srng.uniform(size=X.shape, dtype="float32"), mode=C_MODE)
-    assert "StandardUniformRV" in {type(node.op).__name__ for node in draw.maker.fgraph.toposort()}
-    first, second = draw(np.zeros((400, 500), "float32")), draw(np.zeros((400, 500), "float32"))
-    assert first.dtype == np.float32 and first.shape == (400, 500)
-    assert 0 <= first.min() and first.max() < 1 and abs(first.mean() - 0.5) < 0.01
+    ops = [node.op for node in draw.maker.fgraph.toposort()]
+    assert "UniformFromSeed" in {type(op).__name__ for op in ops}
+    # the generator moves on in place, as PyTensor's own draws do in its fast_run
+    assert [op.inplace for op in ops if type(op).__name__ == "SeedFromGenerator"] == [True]
+    x = np.zeros((40, 100, 50), "float32")
+    first, second = draw(x), draw(x)
+    assert first.dtype == np.float32 and first.shape == x.shape
+    assert 0 <= first.min() and first.max() < 1
+    assert abs(first.mean() - 0.5) < 0.005 and abs(first.var() - 1 / 12) < 0.002
+    counts = np.histogram(first, bins=10, range=(0, 1))[0]
+    assert np.all(np.abs(counts / first.size - 0.1) < 0.005)  # flat across [0, 1)
     assert not np.array_equal(first, second)  # the generator advances
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_uniform_from_a_seed_is_its_numpy_definition(dtype):
+    """c/uniform.c against UniformFromSeed.perform, bit for bit: each number made
+    from the seed and its place alone, so the cores' share of the array does not
+    matter; neighbouring numbers and neighbouring seeds are not alike."""
+    from toolkit.c_rewrites import UniformFromSeed
+    op = UniformFromSeed(dtype, 2)
+    seed, size = T.tensor(dtype="uint64", shape=()), T.lvector()
+    in_c = pytensor.function([seed, size], op(seed, size), mode=C_MODE)
+    in_numpy = pytensor.function([seed, size], op(seed, size), mode="FAST_COMPILE")
+    for s in (0, 1, 2**64 - 1, 0x0123456789ABCDEF):
+        ours = in_c(np.uint64(s), [301, 777])
+        assert ours.dtype == dtype and ours.shape == (301, 777)
+        np.testing.assert_array_equal(ours, in_numpy(np.uint64(s), [301, 777]))
+        assert abs(np.corrcoef(ours.ravel()[:-1], ours.ravel()[1:])[0, 1]) < 0.01
+    assert abs(np.corrcoef(in_c(np.uint64(7), [1, 100000]).ravel(),
+                           in_c(np.uint64(8), [1, 100000]).ravel())[0, 1]) < 0.02
+    assert in_c(np.uint64(3), [0, 5]).shape == (0, 5)
 
 
 def test_changed_generated_c_is_compiled_anew(monkeypatch):

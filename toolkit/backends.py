@@ -5,7 +5,7 @@ graph to several backends instead:
 
     C      Theano's own backend: C code compiled by a C++ compiler, run by its C virtual
            machine, linked to OpenBLAS (blas.py) on one thread, while the conv and
-           pool kernels share the cores (OpenMP); plus five rewrites that keep the
+           pool kernels share the cores (OpenMP); plus the rewrites that keep the
            step in C and on every core (c_rewrites.py).
     NUMBA  PyTensor 3's default, compiled by Numba through LLVM.
     JAX    compiled by XLA, for the CPU or, with a CUDA build of jax, a GPU.
@@ -341,8 +341,7 @@ def c_mode(blas_flags):
     blas.one_thread()
     for tag, rewrite in c_rewrites.REWRITES.items():
         if tag not in optdb.__db__:  # once per process, reload or not
-            # after fusion (49), before the in-place rewrites (49.5 and later)
-            optdb.register(tag, dfs_rewriter(rewrite), position=49.4)
+            optdb.register(tag, dfs_rewriter(rewrite), position=c_rewrites.POSITIONS[tag])
     # PyTensor's cvm_nogc: the C virtual machine keeps each intermediate array between
     # calls, so a training step reuses last step's memory instead of allocating it
     # afresh; compiling.linker() compiles a new graph's C modules on every core first

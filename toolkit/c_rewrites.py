@@ -1,12 +1,14 @@
-"""What --mode C changes in a graph before compiling it: seven rewrites that
+"""What --mode C changes in a graph before compiling it: eight rewrites that
 backends.c_mode() registers (once per process) and includes.
 
 - inline_softmax: PyTensor 3 keeps (log-)softmax as a small inner graph that the C
   backend runs from Python; inlined, its exp, max and sum compile to C.
-- standard_uniform: the dropout masks draw uniform(0, 1) numbers. PyTensor asks
-  numpy for them in float64 with broadcast bounds, then casts them; drawn as
-  Generator.random(size, dtype=float32) they cost less (the CNN draws 1.5 million
-  a step). Same distribution, same generator, other numbers.
+- standard_uniform, seed_in_place: the dropout masks draw uniform(0, 1) numbers
+  (1.5 million a CNN step). PyTensor asks numpy for them, in float64, one after
+  another; here the Generator gives one seed a draw, and C makes the numbers from
+  the seed on every core (c/uniform.c). Same distribution, same generator (a saved
+  run resumes alike), other numbers. seed_in_place lets the generator move on in
+  place, as PyTensor's random_make_inplace does for its own draws.
 - parallel_rectifier, mask_where_equal: the slides' rectify, maximum(x, 0.), and its
   gradient, eq(maximum(x, 0), x) * g (ge(x, 0) * g in PyTensor after 3.0), are
   PyTensor's generic Elemwise loops, on one core; here they are vectorized loops
@@ -22,14 +24,18 @@ What each costs and saves is measured by bench/profile_step.py (docs/speed.md).
 """
 import numpy as np
 from pytensor import scalar
+from pytensor import tensor as T
 from pytensor.graph.basic import Apply, Constant
+from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.tensor.basic import infer_static_shape
 from pytensor.tensor.blas import Dot22, Dot22Scalar
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.random.basic import UniformRV
 from pytensor.tensor.random.op import custom_rng_deepcopy
 from pytensor.tensor.rewriting.ofg import inline_ofg_node
 from pytensor.tensor.special import LogSoftmax, Softmax
+from pytensor.tensor.type import TensorType
 
 from toolkit.ckernel import CKernel, c_data, c_frame
 from toolkit.ops import MaxPool, MaxPoolGrad, RectifyPool, RectifyPoolGrad
@@ -40,16 +46,82 @@ def inline_softmax(fgraph, node):
     return inline_ofg_node(node)
 
 
-class StandardUniformRV(UniformRV):
-    """uniform(0, 1), drawn by numpy in the output's own dtype."""
+class SeedFromGenerator(Op):
+    """A 64-bit seed drawn from a numpy Generator, which moves on as for any other
+    draw: a run saved with its generators and resumed draws the same seeds."""
+    __props__ = ("inplace",)
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+        if inplace:
+            self.destroy_map = {0: [0]}
+
+    def make_node(self, rng):
+        return Apply(self, [rng], [rng.type(), T.tensor(dtype="uint64", shape=())])
 
     def perform(self, node, inputs, outputs):
-        rng, size = inputs[:2]
-        if not self.inplace:
-            rng = custom_rng_deepcopy(rng)
+        rng = inputs[0] if self.inplace else custom_rng_deepcopy(inputs[0])
         outputs[0][0] = rng
-        outputs[1][0] = rng.random(None if size is None else tuple(size),
-                                   dtype=node.outputs[1].dtype)
+        outputs[1][0] = np.asarray(rng.integers(2**64, dtype=np.uint64))
+
+
+SPLITMIX_GAMMA, SPLITMIX_MIX = 0x9E3779B97F4A7C15, (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+class UniformFromSeed(CKernel):
+    """uniform(0, 1) numbers of a given size, number i made from the seed and i alone
+    (c/uniform.c, SplitMix64), so every core fills its part of the array at once."""
+    __props__ = ("dtype", "ndim")
+    c_sources = ("uniform.c",)
+
+    def __init__(self, dtype, ndim):
+        self.dtype, self.ndim = dtype, ndim
+
+    def make_node(self, seed, size):
+        size = T.as_tensor_variable(size).astype("int64")
+        try:
+            _, static_shape = infer_static_shape(size)
+        except ValueError:  # a vector of unknown length: checked in C when run
+            static_shape = (None,) * self.ndim
+        return Apply(self, [T.as_tensor_variable(seed), size],
+                     [T.tensor(dtype=self.dtype, shape=static_shape)])
+
+    def perform(self, node, inputs, outputs):
+        """What c/uniform.c computes, in numpy (uint64 arithmetic wraps as C's)."""
+        seed, size = inputs
+        bits = 24 if self.dtype == "float32" else 53
+        z = np.uint64(seed) + np.arange(1, np.prod(size) + 1, dtype=np.uint64) * np.uint64(
+            SPLITMIX_GAMMA)
+        for shift, factor in zip((30, 27), SPLITMIX_MIX):
+            z = (z ^ (z >> np.uint64(shift))) * np.uint64(factor)
+        z ^= z >> np.uint64(31)
+        numbers = (z >> np.uint64(64 - bits)).astype(self.dtype) * np.array(2.0 ** -bits,
+                                                                              self.dtype)
+        outputs[0][0] = numbers.reshape(size)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (seed, size), (out,) = inputs, outputs
+        return c_frame(
+            sub, {"seed": seed, "size": size}, out, self.ndim, "dims",
+            typenum="NPY_FLOAT32" if self.dtype == "float32" else "NPY_FLOAT64",
+            declarations=f"""
+    npy_intp dims[{self.ndim}];
+    for (int k = 0; k < {self.ndim}; k++) dims[k] = ((npy_int64 *)PyArray_DATA(size))[k];""",
+            check=f"""
+    if (PyArray_SIZE(size) != {self.ndim}) {{
+        PyErr_SetString(PyExc_ValueError, "uniform: the size has the wrong length");
+        ok = 0;
+    }}
+    for (int k = 0; ok && k < {self.ndim}; k++) if (dims[k] < 0) {{
+        PyErr_SetString(PyExc_ValueError, "uniform: a negative size");
+        ok = 0;
+    }}""",
+            call=f"uniform_{name}(((npy_uint64 *)PyArray_DATA(seed))[0], "
+                 f"{c_data(node, out)}, PyArray_SIZE({out}))")
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [tuple(node.inputs[1][k] for k in range(self.ndim))]
 
 
 def constant_equal_to(var, value):
@@ -59,10 +131,21 @@ def constant_equal_to(var, value):
 @node_rewriter([UniformRV])
 def standard_uniform(fgraph, node):
     rng, size, low, high = node.inputs
-    if (type(node.op) is UniformRV and node.outputs[1].dtype in ("float32", "float64")
+    draws = node.outputs[1]
+    if (type(node.op) is UniformRV and draws.dtype in ("float32", "float64")
+            and draws.ndim >= 1 and isinstance(size.type, TensorType)
             and constant_equal_to(low, 0) and constant_equal_to(high, 1)):
-        op = StandardUniformRV(dtype=node.outputs[1].dtype, inplace=node.op.inplace)
-        return op.make_node(rng, size, low, high).outputs
+        next_rng, seed = SeedFromGenerator(node.op.inplace)(rng)
+        numbers = UniformFromSeed(draws.dtype, draws.ndim)(seed, size)
+        if numbers.type != draws.type:
+            numbers = T.specify_shape(numbers, draws.type.shape)
+        return [next_rng, numbers]
+
+
+@node_rewriter([SeedFromGenerator])
+def seed_in_place(fgraph, node):
+    if not node.op.inplace:
+        return SeedFromGenerator(inplace=True).make_node(*node.inputs).outputs
 
 
 class Rectify(CKernel):
@@ -309,4 +392,9 @@ REWRITES = {"c_inline_softmax": inline_softmax, "c_standard_uniform": standard_u
             # PyTensor runs rewrites of one position in the order of their names: these
             # two come after c_mask_where_equal and c_parallel_rectifier, whose Ops
             # they look for (and they also know the forms from before those)
-            "c_rectify_pool": rectify_pool, "c_rectify_pool_grad": rectify_pool_grad}
+            "c_rectify_pool": rectify_pool, "c_rectify_pool_grad": rectify_pool_grad,
+            "c_seed_in_place": seed_in_place}
+
+# Where each runs in PyTensor's optdb: after fusion (49), before the in-place
+# rewrites (49.5 and later); an in-place one with PyTensor's random_make_inplace.
+POSITIONS = {tag: 49.4 for tag in REWRITES} | {"c_seed_in_place": 50.9}

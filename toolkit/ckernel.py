@@ -127,19 +127,21 @@ def same_dtype(*variables):
 CONTIGUOUS = "PyArrayObject *%(view)s = PyArray_GETCONTIGUOUS(%(input)s);"
 
 
-def c_frame(sub, inputs, out, nd, dims, call, declarations="", check="", view=CONTIGUOUS):
+def c_frame(sub, inputs, out, nd, dims, call, declarations="", check="", view=CONTIGUOUS,
+            typenum=None):
     """The C around every CKernel's call.
 
     `inputs` maps each view's C name to the input it views, made by the `view`
     template (a contiguous array unless told otherwise). Once every view exists:
     the `declarations`, a `check` that may set a Python error and `ok = 0`, the
-    output allocated as an array of `nd` dims `dims` (or last call's reused), then
+    output allocated as an array of `nd` dims `dims` and numpy type number `typenum`
+    (the first view's type unless told; or last call's array reused), then
     `call`, a C expression that is nonzero on failure. The views are released, and
     any error ends in PyTensor's `fail`."""
     views = "\n    ".join(view % dict(view=v, input=i) for v, i in inputs.items())
     exist = " && ".join(f"{v} != NULL" for v in inputs)
     releases = " ".join(f"Py_XDECREF({v});" for v in inputs)
-    typenum = f"PyArray_TYPE({next(iter(inputs))})"
+    typenum = typenum or f"PyArray_TYPE({next(iter(inputs))})"
     return f"""
     {{
     {views}
