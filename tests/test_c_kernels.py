@@ -34,6 +34,7 @@ CASES = [  # image shape, kernel shape (n_kernels, rows, cols)
     ((3, 2, 7, 5), (4, 3, 2)),       # odd sizes, a rectangular kernel
     ((2, 3, 8, 8), (5, 2, 2)),       # even sizes, an even kernel
     ((150, 4, 9, 6), (6, 3, 3)),     # many images: several chunks, every core
+    ((6, 2, 30, 30), (3, 3, 3)),     # large maps: an image a gemm, on every core
     ((5, 2, 3, 3), (2, 3, 3)),       # the kernel as large as the image
 ]
 

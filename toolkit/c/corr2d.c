@@ -24,6 +24,10 @@
  * worth of pixels: 82 images and 46 would keep one core waiting). */
 static int FN(chunk_size)(int batch, int out_pixels, int threads)
 {
+    /* an image with half the columns or more is a gemm of its own, whose block of
+     * top is the gemm's layout as it is: no regrouping (the first layer's forward
+     * pass, 1.54 -> 1.32 ms) */
+    if (2 * out_pixels >= CONV_TARGET_COLUMNS) return 1;
     long chunks = ((long)batch * out_pixels + CONV_TARGET_COLUMNS - 1) / CONV_TARGET_COLUMNS;
     chunks = (chunks + threads - 1) / threads * threads;
     int nb = (int)((batch + chunks - 1) / chunks);
