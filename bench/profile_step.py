@@ -34,7 +34,8 @@ PARTS = {
     "convolutions and their gradients": {"Corr2d", "Corr2dGradWeights", "Corr2dGradInputs"},
     "pooling and its gradient (with the rectifier, where fused)":
         {"MaxPool", "MaxPoolGrad", "RectifyPool", "RectifyPoolGrad"},
-    "dropout's random numbers": {"UniformRV", "StandardUniformRV", "SeedFromGenerator", "UniformFromSeed"},
+    "dropout's random numbers":
+        {"UniformRV", "StandardUniformRV", "SeedFromGenerator", "UniformFromSeed"},
     "the two dense layers' matrix products": {"ParallelDot", "Dot22", "Dot22Scalar", "Gemm"},
 }
 OTHER = "rectifier, its gradient, dropout masks, RMSprop, softmax (elementwise)"

@@ -121,6 +121,40 @@ def test_c_mode_rewrites_compute_what_pytensor_computes():
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threaded_elemwise_computes_what_pytensor_computes(dtype):
+    """ThreadedElemwise's flat loop on every core against PyTensor's own Elemwise:
+    fused loops with several outputs and a single-value input, an update made in
+    place, a transposed input (no flat loop there: Elemwise's own), arrays large
+    enough for every core and one too small to share."""
+    rng = np.random.default_rng(8)
+    A, B = T.matrix(dtype=dtype), T.matrix(dtype=dtype)
+    s = T.scalar(dtype=dtype)
+    w = pytensor.shared(rng.standard_normal((700, 600)).astype(dtype))
+    acc = pytensor.shared(np.ones((700, 600), dtype))
+    def c(value):
+        return np.asarray(value, dtype)
+
+    new_acc = c(0.9) * acc + c(0.1) * A ** 2  # RMSprop, as the scripts write it
+    updates = [(acc, new_acc), (w, w - c(0.01) * A / T.sqrt(new_acc + c(1e-6)))]
+    outputs = [T.exp(A) * s + B, T.tanh(A.T) - B.T, A[:3, :4] * c(2) - s]
+    values = [rng.standard_normal((700, 600)).astype(dtype),
+              rng.standard_normal((700, 600)).astype(dtype), np.asarray(1.5, dtype)]
+    results = {}
+    for name, mode in (("threaded", C_MODE), ("plain", C_MODE.excluding("c_threaded_elemwise"))):
+        w.set_value(np.full((700, 600), 0.5, dtype))
+        acc.set_value(np.ones((700, 600), dtype))
+        f = pytensor.function([A, B, s], outputs, updates=updates, mode=mode)
+        threaded = [n.op for n in f.maker.fgraph.toposort()
+                    if type(n.op).__name__ == "ThreadedElemwise"]
+        assert bool(threaded) == (name == "threaded")
+        if name == "threaded":  # the update of w or acc still made in place
+            assert any(op.destroy_map for op in threaded)
+        results[name] = [*f(*values), *f(*values), w.get_value(), acc.get_value()]
+    for got, expected in zip(results["threaded"], results["plain"]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_one_cnn_training_step_same_through_c_and_numpy():
     """The CNN script's own cost and gradients (dropout off) on one batch of 32.

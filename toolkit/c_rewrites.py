@@ -1,4 +1,4 @@
-"""What --mode C changes in a graph before compiling it: eight rewrites that
+"""What --mode C changes in a graph before compiling it: nine rewrites that
 backends.c_mode() registers (once per process) and includes.
 
 - inline_softmax: PyTensor 3 keeps (log-)softmax as a small inner graph that the C
@@ -16,18 +16,27 @@ backends.c_mode() registers (once per process) and includes.
 - parallel_dot: PyTensor's matrix products (Dot22, Dot22Scalar) call the BLAS,
   which the C mode runs on one thread (blas.one_thread); ParallelDot gives each
   core a block of the product's rows or columns instead (c/parallel_dot.c).
+- threaded_elemwise: PyTensor's other elementwise loops (the dropout masks, RMSprop's
+  updates) run on one core, along each array's strides; ThreadedElemwise adds a
+  flat loop over contiguous arrays, shared among the cores, which the compiler
+  vectorizes.
 - rectify_pool, rectify_pool_grad: the CNN's max_pool_2d(rectify(x)) and its
   gradient, each one pass over x (c/rectify_pool.c) instead of three or four Ops
   that write and read back the rectified map, as large as x.
 
 What each costs and saves is measured by bench/profile_step.py (docs/speed.md).
 """
+import hashlib
+import inspect
+
 import numpy as np
 from pytensor import scalar
 from pytensor import tensor as T
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.graph.utils import MethodNotDefined
+from pytensor.scalar import get_scalar_type
 from pytensor.tensor.basic import infer_static_shape
 from pytensor.tensor.blas import Dot22, Dot22Scalar
 from pytensor.tensor.elemwise import Elemwise
@@ -37,6 +46,7 @@ from pytensor.tensor.rewriting.ofg import inline_ofg_node
 from pytensor.tensor.special import LogSoftmax, Softmax
 from pytensor.tensor.type import TensorType
 
+from toolkit import toolchain
 from toolkit.ckernel import CKernel, c_data, c_frame
 from toolkit.ops import MaxPool, MaxPoolGrad, RectifyPool, RectifyPoolGrad
 
@@ -319,6 +329,117 @@ def parallel_dot(fgraph, node):
         return [ParallelDot()(*node.inputs)]
 
 
+# --- PyTensor's elementwise loops, on every core ------------------------------------
+
+# How many threads a flat loop of n elements takes: no more than one per 65536
+# elements, as the kernels of c/elementwise.c do.
+THREADS_C = """
+#ifndef TOOLKIT_ELEMWISE_THREADS
+#define TOOLKIT_ELEMWISE_THREADS
+#ifdef _OPENMP
+#include <omp.h>
+static int toolkit_elemwise_threads(npy_intp n) {
+    npy_intp pieces = n / 65536;
+    int cores = omp_get_max_threads();
+    return pieces < 1 ? 1 : (pieces < cores ? (int)pieces : cores);
+}
+#else
+static int toolkit_elemwise_threads(npy_intp n) { return 1; }
+#endif
+#endif
+"""
+
+
+class ThreadedElemwise(Elemwise):
+    """PyTensor's Elemwise with one more path in its C: where every array is
+    contiguous and of one size (inputs of a single value aside), a flat loop
+    shared among the cores. PyTensor has such a loop only for shapes known when the
+    graph is built, which the scripts' are not; every other case runs Elemwise's
+    own loops. PyTensor's in-place rewrite keeps the class (type(op)(...))."""
+
+    def c_support_code(self, **kwargs):
+        return super().c_support_code(**kwargs) + THREADS_C
+
+    def c_compile_args(self, **kwargs):
+        return [*super().c_compile_args(**kwargs), *toolchain.openmp_flags()]
+
+    def c_code(self, node, nodename, inames, onames, sub):
+        if any(v.dtype == "float16" for v in node.inputs + node.outputs):
+            raise NotImplementedError()  # as Elemwise: no C for float16
+        decl, checks, alloc, loop, _ = self._c_all(node, nodename, inames, onames, sub)
+        flat = self.flat_loop(node, nodename, inames, onames, sub)
+        if flat is not None:
+            loop = flat + f" else {{ {loop} }}"
+        return "\n".join([decl, checks, alloc, loop, ""])
+
+    def flat_loop(self, node, nodename, inames, onames, sub):
+        """`if (all contiguous) { the shared loop }` in C, or None where the scalar
+        code could fail (a jump out of a thread is not allowed)."""
+        fail = "TOOLKIT_CANNOT_FAIL_IN_A_THREAD"
+        scalar_node = Apply(self.scalar_op,
+                            [get_scalar_type(i.dtype).make_variable() for i in node.inputs],
+                            [get_scalar_type(o.dtype).make_variable() for o in node.outputs])
+        try:
+            task = self.scalar_op.c_code(scalar_node, nodename + "_scalar_",
+                                         [f"{n}_f" for n in inames],
+                                         [f"{n}_f" for n in onames], {**sub, "fail": fail})
+        except (NotImplementedError, MethodNotDefined):
+            return None
+        if fail in task:
+            return None
+        names = dict(zip(inames, node.inputs)) | dict(zip(onames, node.outputs))
+        one_value = {n for n, v in names.items() if all(v.type.broadcastable)}
+        full = [n for n in names if n not in one_value]
+        size = f"PyArray_SIZE({onames[0]})"
+        condition = " && ".join(f"PyArray_IS_C_CONTIGUOUS({n}) && PyArray_SIZE({n}) == {size}"
+                                for n in full)
+        pointers = "".join(f"dtype_{n} *{n}_flat = (dtype_{n} *)PyArray_DATA({n});\n"
+                           for n in names)
+        loads = "".join(f"dtype_{n} {n}_f = {n}_flat[{'0' if n in one_value else 'i'}];\n"
+                        for n in dict.fromkeys(inames))
+        stores = "".join(f"dtype_{n} {n}_f;\n" for n in onames)
+        results = "".join(f"{n}_flat[i] = {n}_f;\n" for n in onames)
+        return f"""if ({condition}) {{
+    const npy_intp n_flat = {size};
+    {pointers}
+    #pragma omp parallel for schedule(static) num_threads(toolkit_elemwise_threads(n_flat))
+    for (npy_intp i = 0; i < n_flat; i++) {{
+        {loads}{stores}{{ {task} }}
+        {results}
+    }}
+}}"""
+
+    def c_code_cache_version_apply(self, node):
+        version = super().c_code_cache_version_apply(node)
+        if not version:
+            return version
+        ours = hashlib.sha256((inspect.getsource(ThreadedElemwise) + THREADS_C).encode())
+        return (*version, ("toolkit_threaded", ours.hexdigest()[:12],
+                           tuple(toolchain.openmp_flags())))
+
+
+def threadable(node):
+    """An Elemwise whose outputs have one shape and whose inputs have it or are a
+    single value, in float32 or float64: what ThreadedElemwise's loop covers."""
+    shape_of = node.outputs[0]
+
+    def full(v):
+        return v.ndim == shape_of.ndim and not any(v.type.broadcastable)
+
+    return (type(node.op) is Elemwise and shape_of.ndim >= 1
+            and all(v.dtype in ("float32", "float64") for v in node.inputs + node.outputs)
+            and all(full(o) for o in node.outputs)
+            and all(full(i) or all(i.type.broadcastable) for i in node.inputs)
+            and any(full(i) for i in node.inputs))
+
+
+@node_rewriter([Elemwise])
+def threaded_elemwise(fgraph, node):
+    if threadable(node):
+        op = ThreadedElemwise(node.op.scalar_op, node.op.inplace_pattern)
+        return op.make_node(*node.inputs).outputs
+
+
 # --- max_pool_2d(rectify(x)) and its gradient, one pass each ------------------------
 # (the Ops, RectifyPool and RectifyPoolGrad, are in toolkit/ops.py with the pool's)
 
@@ -393,7 +514,9 @@ REWRITES = {"c_inline_softmax": inline_softmax, "c_standard_uniform": standard_u
             # two come after c_mask_where_equal and c_parallel_rectifier, whose Ops
             # they look for (and they also know the forms from before those)
             "c_rectify_pool": rectify_pool, "c_rectify_pool_grad": rectify_pool_grad,
-            "c_seed_in_place": seed_in_place}
+            "c_seed_in_place": seed_in_place,
+            # after every rewrite above that looks for PyTensor's own Elemwise Ops
+            "c_threaded_elemwise": threaded_elemwise}
 
 # Where each runs in PyTensor's optdb: after fusion (49), before the in-place
 # rewrites (49.5 and later); an in-place one with PyTensor's random_make_inplace.
