@@ -26,6 +26,7 @@ backends.c_mode() registers (once per process) and includes.
 
 What each costs and saves is measured by bench/profile_step.py (docs/speed.md).
 """
+import functools
 import hashlib
 import inspect
 
@@ -47,7 +48,7 @@ from pytensor.tensor.special import LogSoftmax, Softmax
 from pytensor.tensor.type import TensorType
 
 from toolkit import toolchain
-from toolkit.ckernel import CKernel, c_data, c_frame
+from toolkit.ckernel import C_DIR, CKernel, c_data, c_frame
 from toolkit.ops import MaxPool, MaxPoolGrad, RectifyPool, RectifyPoolGrad
 
 
@@ -331,25 +332,6 @@ def parallel_dot(fgraph, node):
 
 # --- PyTensor's elementwise loops, on every core ------------------------------------
 
-# How many threads a flat loop of n elements takes: no more than one per 65536
-# elements, as the kernels of c/elementwise.c do.
-THREADS_C = """
-#ifndef TOOLKIT_ELEMWISE_THREADS
-#define TOOLKIT_ELEMWISE_THREADS
-#ifdef _OPENMP
-#include <omp.h>
-static int toolkit_elemwise_threads(npy_intp n) {
-    npy_intp pieces = n / 65536;
-    int cores = omp_get_max_threads();
-    return pieces < 1 ? 1 : (pieces < cores ? (int)pieces : cores);
-}
-#else
-static int toolkit_elemwise_threads(npy_intp n) { return 1; }
-#endif
-#endif
-"""
-
-
 class ThreadedElemwise(Elemwise):
     """PyTensor's Elemwise with one more path in its C: where every array is
     contiguous and of one size (inputs of a single value aside), a flat loop
@@ -358,7 +340,9 @@ class ThreadedElemwise(Elemwise):
     own loops. PyTensor's in-place rewrite keeps the class (type(op)(...))."""
 
     def c_support_code(self, **kwargs):
-        return super().c_support_code(**kwargs) + THREADS_C
+        # ckernel.h's parallel_threads: as the kernels of c/elementwise.c, no more
+        # than one thread per 65536 elements
+        return super().c_support_code(**kwargs) + (C_DIR / "ckernel.h").read_text()
 
     def c_compile_args(self, **kwargs):
         return [*super().c_compile_args(**kwargs), *toolchain.openmp_flags()]
@@ -402,7 +386,7 @@ class ThreadedElemwise(Elemwise):
         return f"""if ({condition}) {{
     const npy_intp n_flat = {size};
     {pointers}
-    #pragma omp parallel for schedule(static) num_threads(toolkit_elemwise_threads(n_flat))
+    #pragma omp parallel for schedule(static) num_threads(parallel_threads(n_flat / 65536))
     for (npy_intp i = 0; i < n_flat; i++) {{
         {loads}{stores}{{ {task} }}
         {results}
@@ -413,9 +397,16 @@ class ThreadedElemwise(Elemwise):
         version = super().c_code_cache_version_apply(node)
         if not version:
             return version
-        ours = hashlib.sha256((inspect.getsource(ThreadedElemwise) + THREADS_C).encode())
-        return (*version, ("toolkit_threaded", ours.hexdigest()[:12],
+        return (*version, ("toolkit_threaded", threaded_c_version(),
                            tuple(toolchain.openmp_flags())))
+
+
+@functools.cache
+def threaded_c_version():
+    """A hash of what ThreadedElemwise adds to Elemwise's C (its class's source and
+    ckernel.h): a changed line can never run as the old from PyTensor's cache."""
+    text = inspect.getsource(ThreadedElemwise) + (C_DIR / "ckernel.h").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def threadable(node):

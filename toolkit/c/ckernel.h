@@ -1,6 +1,9 @@
 /* What every C kernel of the project shares, compiled once per module
  * (toolkit/ckernel.py hands it to PyTensor as support code): the thread helpers.
- * Each kernel's own .c file is compiled once per node, after these. */
+ * Each kernel's own .c file is compiled once per node, after these. Guarded:
+ * ThreadedElemwise (c_rewrites.py) includes it too, and a module may hold both. */
+#ifndef TOOLKIT_CKERNEL_H
+#define TOOLKIT_CKERNEL_H
 #include <string.h>
 #include <stdlib.h>
 
@@ -37,3 +40,4 @@ static int blas_single_thread(void) {
 static void blas_restore_threads(int n) {
     if (n > 1) openblas_set_num_threads(n);
 }
+#endif
