@@ -1,7 +1,8 @@
-"""Winograd's F(2x2, 3x3) in --mode C (toolkit/c/winograd.c, the forward correlation)
-against the definition, each Op's numpy perform: values and both gradients, on shapes
-that take Winograd and shapes that stay im2col, and which the CNN's layers take
-(winograd.c's winograd_pays, called from a graph)."""
+"""Winograd's F(2x2, 3x3) in --mode C (toolkit/c/winograd.c: the forward correlation,
+and F(3x3, 2x2) for the weight gradient) against the definition, each Op's numpy
+perform: values and both gradients, on shapes that take Winograd and shapes that
+stay im2col, and which the CNN's layers take (winograd.c's winograd_pays, called
+from a graph)."""
 import numpy as np
 import pytensor
 import pytest
@@ -53,16 +54,17 @@ def takes_winograd(direction, image_shape, filter_shape, border_mode):
 
 
 def test_the_cnn_layers_take_winograd_where_it_pays():
-    """Layer 2's forward correlation only (see winograd_pays for the numbers)."""
+    """Layer 2's forward correlation and weight gradient only (see winograd_pays for
+    the numbers)."""
     layers = [((128, 1, 28, 28), (32, 1, 3, 3), "full"),    # one channel: im2col
               ((128, 32, 15, 15), (64, 32, 3, 3), "valid"),
               ((128, 64, 7, 7), (128, 64, 3, 3), "valid")]
     paths = {(direction, layer): takes_winograd(direction, *shapes)
              for layer, shapes in enumerate(layers, 1)
              for direction in ("FORWARD", "GRAD_INPUTS", "GRAD_WEIGHTS")}
-    assert paths == {  # the gradients stay im2col: see winograd_pays
+    assert paths == {  # the input gradients stay im2col: see winograd_pays
         ("FORWARD", 1): False, ("GRAD_INPUTS", 1): False, ("GRAD_WEIGHTS", 1): False,
-        ("FORWARD", 2): True, ("GRAD_INPUTS", 2): False, ("GRAD_WEIGHTS", 2): False,
+        ("FORWARD", 2): True, ("GRAD_INPUTS", 2): False, ("GRAD_WEIGHTS", 2): True,
         # 5x5 outputs, 9 tiles an image: measured no faster in the training step
         ("FORWARD", 3): False, ("GRAD_INPUTS", 3): False, ("GRAD_WEIGHTS", 3): False,
     }
@@ -92,11 +94,15 @@ CASES = [  # image shape, kernel shape (n_kernels, rows, cols)
 
 
 def test_the_cases_take_both_paths_in_both_modes():
-    """So that the value tests below test Winograd and im2col each time."""
-    paths = {(border_mode, takes_winograd("FORWARD", image_shape, (k, image_shape[1], *size),
-                                          border_mode))
-             for image_shape, (k, *size) in CASES for border_mode in ("valid", "full")}
-    assert paths == {(m, w) for m in ("valid", "full") for w in (True, False)}
+    """So that the value tests below test Winograd and im2col each time, forward and
+    for the weight gradient."""
+    directions = ("FORWARD", "GRAD_WEIGHTS")
+    paths = {(direction, border_mode,
+              takes_winograd(direction, image_shape, (k, image_shape[1], *size), border_mode))
+             for image_shape, (k, *size) in CASES for border_mode in ("valid", "full")
+             for direction in directions}
+    assert paths == {(d, m, w) for d in directions for m in ("valid", "full")
+                     for w in (True, False)}
 
 
 def conv_and_gradients(dtype, border_mode):

@@ -1,8 +1,9 @@
 /* The C kernels behind toolkit/ops.py's conv2d, in the manner of Theano's CorrMM:
  * the patches of a chunk of images are unrolled in C ("im2col"), one BLAS gemm per
  * chunk multiplies them with the weights, and the input gradient is scattered back
- * in C ("col2im"). Forward, the 3x3 correlations with enough channels take
- * Winograd's F(2x2, 3x3) instead (winograd.c, where winograd_pays says when).
+ * in C ("col2im"). Forward and for the weight gradient, the 3x3 correlations with
+ * enough channels take Winograd's F(2x2, 3x3) and F(3x3, 2x2) instead (winograd.c,
+ * where winograd_pays says when).
  *
  * Theano's names for the three arrays: `bottom` the images (batch, channels,
  * height, width), `weights` the kernels (n_kernels, channels, kh, kw), `top` the
@@ -161,8 +162,11 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
         return 0;
     }
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
-        return FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,
-                            pad_r, pad_c, oh, ow);
+        return direction == FORWARD ?
+            FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,
+                         pad_r, pad_c, oh, ow) :
+            FN(winograd_grad_weights)(bottom, top, weights, batch, channels, height, width,
+                                      n_kernels, pad_r, pad_c, oh, ow);
     const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
     const int n_chunks = (batch + nb_max - 1) / nb_max;
     const int threads = parallel_threads(n_chunks);

@@ -31,10 +31,10 @@
  * edge and their extra outputs are dropped; padding ('full') is zeros read the same
  * way.
  *
- * corr2d.c runs the forward correlation here where winograd_pays says it pays; the
- * gradients stay im2col. Compiled once per node after gemm.c and before corr2d.c,
- * which calls it (see the
- * top of corr2d.c for `real`, FN and the directions).
+ * corr2d.c runs the forward correlation and the weight gradient (F(3x3, 2x2), at
+ * the end of this file) here where winograd_pays says it pays; the input gradient
+ * stays im2col. Compiled once per node after gemm.c and before corr2d.c, which calls
+ * it (see the top of corr2d.c for `real`, FN and the directions).
  */
 
 /* When Winograd pays, as measured on the tutorial's 2-core machine (batch 128, ms
@@ -65,17 +65,22 @@
 /* Output pixels per 2x2 tile, rounded up: tiles along a dimension. */
 static int FN(tiles_along)(int size) { return (size + 1) / 2; }
 
-/* Whether corr2d.c runs this direction by Winograd: forward, 3x3 kernels, enough
- * channels on both sides, few enough products. The weight gradient stays im2col,
- * and so does the input gradient: as a correlation (of the output gradient, padded
- * by 2, with the kernels turned) it transforms 2.6 times more input tiles than the
- * forward pass, which costs more than its products save: the CNN's 15x15 images
- * from 13x13, 64 -> 32 channels, 13.1-14.7 against 10.0-11.3; 30x30 from 28x28 only
- * 6 % faster. */
+/* Whether corr2d.c runs this direction by Winograd: forward or the weight gradient,
+ * 3x3 kernels, enough channels on both sides, few enough products. The weight
+ * gradient (below) has the forward's products and transforms, and the same rules:
+ * the CNN's layer 2 (on 2026-12-05, ms, 80 training steps of bench/profile_step.py,
+ * three runs taking turns with im2col's) 6.2-6.4 against 7.2-7.6; alone (median of
+ * 60 calls, three pairs) 5.4-5.8 against 6.9-7.5; its layer 3 no faster (3.7 against
+ * 3.7-3.8). The input gradient stays im2col: as a correlation (of the output
+ * gradient, padded by 2, with the kernels turned) it transforms 2.6 times more input
+ * tiles than the forward pass, which costs more than its products save: the CNN's
+ * 15x15 images from 13x13, 64 -> 32 channels, 13.1-14.7 against 10.0-11.3 (and again
+ * on 2026-12-05, with the transforms of today: 8.5-8.7 against 7.3-7.7); 30x30 from
+ * 28x28 only 6 % faster. */
 static int FN(winograd_pays)(int direction, int channels, int n_kernels, int kh, int kw,
                              int oh, int ow)
 {
-    if (direction != FORWARD || kh != 3 || kw != 3) return 0;
+    if (direction == GRAD_INPUTS || kh != 3 || kw != 3) return 0;
     if (channels < WINOGRAD_MIN_CHANNELS || n_kernels < WINOGRAD_MIN_CHANNELS) return 0;
     const long winograd = 16L * FN(tiles_along)(oh) * FN(tiles_along)(ow);
     const long im2col = 9L * oh * ow;
@@ -197,6 +202,80 @@ static void FN(winograd_place)(const real *Y, int nb, int n_out, int oh, int ow,
             }
 }
 
+/* --- the weight gradient -------------------------------------------------------------
+ * The forward pass gives each tile's 2x2 outputs as y = A^T [(G g G^T) * (B^T d B)] A.
+ * The weight gradient of a tile is the 3x3 sum over its outputs of dy times the
+ * block d shifted, and sum(dy * y) = sum((A dy A^T) * (G g G^T) * (B^T d B)) for every
+ * g: so the tile's weight gradient is G^T [(A dy A^T) * (B^T d B)] G, Winograd's
+ * F(3x3, 2x2) with the forward's matrices turned around, and the same input
+ * transform V. Summed over the tiles before the last transform, it is 16 matrix
+ * products again, one per position xi:
+ *     S[xi] (n_out x n_in) += D[xi] (n_out x tiles) . V[xi]^T (tiles x n_in)
+ * with D = A dy A^T for every (output channel, tile); then G^T S G per kernel. Where
+ * the output ends mid-tile (13 = 6 * 2 + 1), dy past it is zero. */
+
+static void FN(grad_1d)(const real *y, int si, real *d, int so)      /* d = A y */
+{
+    d[0] = y[0];
+    d[so] = y[0] + y[si];
+    d[2 * so] = y[0] - y[si];
+    d[3 * so] = -y[si];
+}
+
+static void FN(sum_1d)(const real *m, int si, real *w, int so)       /* w = G^T m */
+{
+    w[0] = m[0] + (m[si] + m[2 * si]) / 2;
+    w[so] = (m[si] - m[2 * si]) / 2;
+    w[2 * so] = (m[si] + m[2 * si]) / 2 + m[3 * si];
+}
+
+/* D[xi][o][q] = (A dy A^T)[xi] for every output channel o and tile q = (b, ti, tj) of
+ * the chunk's nb images: dy is the 2x2 block of top at rows 2 ti, 2 ti + 1 and
+ * columns 2 tj, 2 tj + 1. Each plane is first copied into `plane` (2 th x 2 tw),
+ * zeros past its edge; then, as in winograd_inputs, two plain loops that the
+ * compiler vectorizes: . A^T along each row into h[s][y % 2][y / 2][tj], then A .
+ * down the columns, rows 2 ti and 2 ti + 1 being even[ti] and odd[ti]. */
+static void FN(winograd_grads)(const real *top, int nb, int n_out, int oh, int ow,
+                               int th, int tw, real *plane, real *h, real *D)
+{
+    const int pw = 2 * tw, per_image = th * tw;
+    const npy_intp tiles = (npy_intp)nb * per_image, stride = (npy_intp)n_out * tiles;
+    memset(plane, 0, (size_t)2 * th * pw * sizeof(real));  /* the zeros past the edge stay */
+    for (int b = 0; b < nb; b++)
+        for (int o = 0; o < n_out; o++) {
+            const real *grad = top + ((npy_intp)b * n_out + o) * oh * ow;
+            for (int y = 0; y < oh; y++)
+                for (int x = 0; x < ow; x++) plane[y * pw + x] = grad[(npy_intp)y * ow + x];
+            for (int y = 0; y < 2 * th; y++) {  /* dy . A^T along each row */
+                const real *row = plane + y * pw;
+                real *out = h + (y % 2) * per_image + (y / 2) * tw;
+                for (int tj = 0; tj < tw; tj++)
+                    FN(grad_1d)(row + 2 * tj, 1, out + tj, 2 * per_image);
+            }
+            real *out = D + (npy_intp)o * tiles + (npy_intp)b * per_image;
+            for (int s = 0; s < 4; s++) {  /* A . down each column */
+                const real *even = h + 2 * s * per_image, *odd = even + per_image;
+                real *d = out + s * stride;
+                for (int q = 0; q < per_image; q++) {
+                    const real y[2] = {even[q], odd[q]};
+                    FN(grad_1d)(y, 1, d + q, 4 * stride);
+                }
+            }
+        }
+}
+
+/* weights[k][c] = G^T S[.][k][c] G for every kernel k and channel c. */
+static void FN(winograd_sums_out)(const real *S, int n_out, int n_in, real *weights)
+{
+    const npy_intp pairs = (npy_intp)n_out * n_in;
+    for (npy_intp kc = 0; kc < pairs; kc++) {
+        real m[16], t[12];
+        for (int xi = 0; xi < 16; xi++) m[xi] = S[xi * pairs + kc];
+        for (int col = 0; col < 4; col++) FN(sum_1d)(m + col, 4, t + col, 4);        /* G^T . */
+        for (int row = 0; row < 3; row++) FN(sum_1d)(t + 4 * row, 1, weights + kc * 9 + 3 * row, 1);
+    }
+}
+
 /* How many images share one chunk: about WINOGRAD_TARGET_TILES tiles, the columns of
  * each of the 16 gemms, and as many chunks for every core (as corr2d.c's chunk_size). */
 #define WINOGRAD_TARGET_TILES 512
@@ -263,6 +342,71 @@ static int FN(winograd)(const real *input, const real *weights, real *output, in
     }
     blas_restore_threads(blas_threads);
     free(U);
+    if (failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The gradient of the 3x3 kernels `weights` (n_out, n_in, 3, 3) of the correlation
+ * above, given its input and the gradient of its output `top`. The chunks of the
+ * batch are shared among the cores, each summing its own S; the threads' sums are
+ * added in order, so the result does not depend on timing. Returns 0, or -1 with a
+ * Python error set. */
+static int FN(winograd_grad_weights)(const real *input, const real *top, real *weights,
+                                     int batch, int n_in, int height, int width, int n_out,
+                                     int pad_r, int pad_c, int oh, int ow)
+{
+    const int th = FN(tiles_along)(oh), tw = FN(tiles_along)(ow);
+    const int nb_max = FN(winograd_chunk_size)(batch, th * tw, parallel_threads(batch));
+    const int n_chunks = (batch + nb_max - 1) / nb_max;
+    const int threads = parallel_threads(n_chunks);
+    const size_t sum_size = (size_t)16 * n_out * n_in;
+    real *sums = (real *)calloc(sum_size * threads, sizeof(real));
+    if (sums == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int failed = 0;
+    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
+    #pragma omp parallel num_threads(threads)
+    {
+        const npy_intp most_tiles = (npy_intp)nb_max * th * tw;
+        real *V = (real *)malloc((size_t)16 * n_in * most_tiles * sizeof(real));
+        real *D = (real *)malloc((size_t)16 * n_out * most_tiles * sizeof(real));
+        real *plane = (real *)malloc((size_t)(2 * th + 2) * (2 * tw + 2) * sizeof(real));
+        real *h = (real *)malloc((size_t)8 * (th + 1) * tw * sizeof(real));
+        real *S = sums + sum_size * thread_number();
+        const int ok = V != NULL && D != NULL && plane != NULL && h != NULL;
+        #pragma omp for schedule(static)
+        for (int chunk = 0; chunk < n_chunks; chunk++) {
+            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
+            const int tiles = nb * th * tw;
+            if (!ok) continue;
+            FN(winograd_inputs)(input + (npy_intp)b0 * n_in * height * width, nb, n_in,
+                                height, width, pad_r, pad_c, th, tw, plane, h, V);
+            FN(winograd_grads)(top + (npy_intp)b0 * n_out * oh * ow, nb, n_out, oh, ow, th,
+                               tw, plane, h, D);
+            for (int xi = 0; xi < 16; xi++)  /* S[xi] += D[xi] . V[xi]^T */
+                FN(gemm_rm)('N', 'T', n_out, n_in, tiles, 1, D + (npy_intp)xi * n_out * tiles,
+                            tiles, V + (npy_intp)xi * n_in * tiles, tiles, 1,
+                            S + (size_t)xi * n_out * n_in, n_in);
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(V);
+        free(D);
+        free(plane);
+        free(h);
+    }
+    blas_restore_threads(blas_threads);
+    for (int t = 1; t < threads; t++)
+        for (size_t i = 0; i < sum_size; i++) sums[i] += sums[t * sum_size + i];
+    if (!failed) FN(winograd_sums_out)(sums, n_out, n_in, weights);
+    free(sums);
     if (failed) {
         PyErr_NoMemory();
         return -1;
