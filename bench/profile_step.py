@@ -31,7 +31,9 @@ from tools import report  # noqa: E402  (this checkout's, kept when --repo names
 # The parts of the CNN's step that docs/speed.md's profile table lists, by the Ops in them;
 # every other Op is elementwise work (rectifier, masks, RMSprop, softmax).
 PARTS = {
-    "convolutions and their gradients": {"Corr2d", "Corr2dGradWeights", "Corr2dGradInputs"},
+    # (since 2026-12-05, the first layer's pool gradient too: Corr2dGradWeightsOfPool)
+    "convolutions and their gradients":
+        {"Corr2d", "Corr2dGradWeights", "Corr2dGradInputs", "Corr2dGradWeightsOfPool"},
     "pooling and its gradient (with the rectifier, where fused)":
         {"MaxPool", "MaxPoolGrad", "RectifyPool", "RectifyPoolGrad"},
     "dropout's random numbers":

@@ -1,7 +1,9 @@
 """--mode C's fused rectifier and max pooling (ops.RectifyPool and
-RectifyPoolGrad, c/rectify_pool.c, put in by c_rewrites) against the numpy reference: the unfused Ops'
-perform and PyTensor's own graph of the slides' expressions; and the rewrite that
-puts them into the CNN's training graph, only where it is safe."""
+RectifyPoolGrad, c/rectify_pool.c, put in by c_rewrites) and the weight gradient
+that takes in the pool's gradient (ops.Corr2dGradWeightsOfPool) against the numpy
+reference: the unfused Ops' perform and PyTensor's own graph of the slides'
+expressions; and the rewrites that put them into the CNN's training graph, only
+where it is safe."""
 import numpy as np
 import pytensor
 import pytest
@@ -10,8 +12,9 @@ from pytensor import tensor as T
 from helpers import run_script
 from toolkit import backends
 from toolkit.c_rewrites import MaskWhereEqual, Rectify
-from toolkit.ops import MaxPoolGrad, RectifyPool, RectifyPoolGrad
-from toolkit.ops import MaxPool, MaxPoolGrad, max_pool_2d, pool_output_shape
+from toolkit.ops import (Corr2d, Corr2dGradWeights, Corr2dGradWeightsOfPool, MaxPool,
+                         MaxPoolGrad, RectifyPool, RectifyPoolGrad, conv2d,
+                         conv_output_shape, max_pool_2d, pool_output_shape)
 
 C_MODE = backends.compile_mode("C")
 NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
@@ -273,9 +276,89 @@ def cnn():
 
 
 def test_the_cnns_training_step_runs_the_fused_kernels():
+    """The first layer's pool gradient goes into its weight gradient; the other two
+    layers' also feed their input gradients, and stay."""
     names = op_names(cnn()["train"])
-    assert names.count("RectifyPool") == 3 and names.count("RectifyPoolGrad") == 3
+    assert names.count("RectifyPool") == 3 and names.count("RectifyPoolGrad") == 2
+    assert names.count("Corr2dGradWeightsOfPool") == 1
+    assert names.count("Corr2dGradWeights") == 2
     assert not {"Rectify", "MaxPool", "MaxPoolGrad", "MaskWhereEqual"} & set(names)
+
+
+# --- the weight gradient through the pool ---------------------------------------------
+
+def weight_gradient_graphs(dtype, border_mode, ws, ignore_border):
+    """The weight gradient of Corr2d(X, W) rectified and pooled, given the pool's
+    gradient G: by the fused Op, and by the two Ops it replaces."""
+    X, W, G = (T.tensor4(dtype=dtype) for _ in range(3))
+    conv_map = Corr2d(border_mode)(X, W)
+    pooled = RectifyPool(ws, ignore_border)(conv_map)
+    fused = Corr2dGradWeightsOfPool(border_mode, ws, ignore_border)(X, conv_map, pooled, G,
+                                                                    W.shape)
+    gradient = RectifyPoolGrad(ws, ignore_border)(conv_map, pooled, G)
+    unfused = Corr2dGradWeights(border_mode)(X, gradient, W.shape)
+    return [X, W, G], fused, unfused
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("image_shape, kernel, border_mode, ws, ignore_border", [
+    ((5, 1, 28, 28), (4, 3, 3), "full", (2, 2), False),    # the first layer: an image a gemm
+    ((7, 3, 13, 13), (5, 3, 3), "valid", (2, 2), False),   # chunks of images, 11 pools to 6
+    ((130, 2, 6, 6), (3, 3, 3), "full", (2, 2), False),    # many chunks, on every core
+    ((6, 2, 9, 8), (3, 2, 2), "valid", (3, 2), True),      # another window, ignore_border
+    ((3, 8, 13, 13), (8, 3, 3), "valid", (2, 2), False),   # Winograd's: the map made whole
+])
+def test_the_weight_gradient_through_the_pool_is_the_two_ops(dtype, image_shape, kernel,
+                                                             border_mode, ws, ignore_border):
+    """Small integers: the sums are exact in any order, and the maps have ties and
+    zeros, so every path must give the very same numbers."""
+    inputs, fused, unfused = weight_gradient_graphs(dtype, border_mode, ws, ignore_border)
+    images = tied_values(image_shape, dtype, seed=14)
+    kernels = tied_values((kernel[0], image_shape[1], *kernel[1:]), dtype, seed=15)
+    conv_shape = conv_output_shape(images.shape, kernels.shape, border_mode)
+    grad = tied_values(pool_output_shape(conv_shape, ws, ignore_border), dtype, seed=16)
+    c = pytensor.function(inputs, fused, mode=C_MODE)
+    unfused_c = pytensor.function(inputs, unfused,
+                                  mode=C_MODE.excluding("c_rectify_pool_grad_weights"))
+    assert "Corr2dGradWeightsOfPool" in op_names(c)
+    assert "Corr2dGradWeightsOfPool" not in op_names(unfused_c)
+    own_perform, reference = pytensor.function(inputs, [fused, unfused], mode=NUMPY)(
+        images, kernels, grad)
+    got, unfused_c = c(images, kernels, grad), unfused_c(images, kernels, grad)
+    assert (got != 0).sum() > got.size // 2
+    assert_all_equal([got], [unfused_c], [reference], [own_perform])
+
+
+def test_the_weight_gradient_through_the_pool_refuses_maps_that_do_not_fit():
+    inputs, fused, _ = weight_gradient_graphs("float32", "valid", (2, 2), False)
+    X, W, G = inputs
+    P = T.ftensor4()
+    f = pytensor.function([X, W, G, P], fused.owner.op(X, Corr2d("valid")(X, W), P, G, W.shape),
+                          mode=C_MODE)
+    x, w = np.zeros((2, 1, 6, 6), "float32"), np.zeros((3, 1, 3, 3), "float32")
+    right = np.zeros((2, 3, 2, 2), "float32")
+    f(x, w, right, right)
+    with pytest.raises(ValueError, match="Corr2dGradWeightsOfPool"):
+        f(x, w, right, np.zeros((2, 3, 2, 3), "float32"))
+
+
+@pytest.mark.parametrize("wrt_images", [False, True])
+def test_the_rewrite_takes_the_pool_gradient_only_where_nothing_else_reads_it(wrt_images):
+    """conv2d, rectify, max_pool_2d as the slides write them: the weight gradient
+    takes in the pool's gradient, unless the images' gradient reads it too."""
+    X, W = T.ftensor4(), T.ftensor4()
+    pooled = max_pool_2d(T.maximum(conv2d(X, W, border_mode="full"), 0.), (2, 2))
+    weights = T.constant(np.random.default_rng(17).standard_normal((2, 4, 8, 8)).astype("float32"))
+    outputs = T.grad(T.sum(pooled * weights), [W, X] if wrt_images else [W])
+    c = pytensor.function([X, W], outputs, mode=C_MODE)
+    names = op_names(c)
+    assert ("Corr2dGradWeightsOfPool" in names) == (not wrt_images)
+    assert ("RectifyPoolGrad" in names) == wrt_images
+    x = tied_values((2, 3, 14, 14), "float32", seed=18)
+    w = tied_values((4, 3, 3, 3), "float32", seed=19)
+    reference = pytensor.function([X, W], outputs, mode=NUMPY)
+    for got, expected in zip(c(x, w), reference(x, w)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 def test_the_draw_pages_layers_are_the_fused_pools_values():

@@ -4,7 +4,8 @@ PyTensor 3 dropped Theano's `tensor.nnet.conv2d` and `signal.downsample.max_pool
 these two functions bring them back as ordinary graph pieces that `T.grad`
 differentiates. Underneath are five small Ops in the manner of Theano's CorrMM:
 a correlation, its two gradients, and a max pool with its gradient (at the end,
-the pool of rectified maps and its gradient, which --mode C's rewrites put in).
+the pool of rectified maps, its gradient, and a weight gradient that takes that
+gradient in, which --mode C's rewrites put in).
 
 Each Op has two implementations of the same thing:
 - `perform`, in numpy: the readable reference, which the tests compare against
@@ -481,6 +482,74 @@ class RectifyPoolGrad(PoolingGrad):
         # a product, as the unfused chain computes it: a NaN gradient stays NaN
         grad_windows = gets_it * grad_out[..., :, None, :, None]
         outputs[0][0] = from_windows(grad_windows, x.shape).astype(node.outputs[0].dtype)
+
+
+class Corr2dGradWeightsOfPool(Corr2dOp):
+    """Corr2dGradWeights(images, RectifyPoolGrad(conv_map, pooled, grad_pooled)) in one
+    pass (c/pool_grad_weights.c): the map's gradient made chunk by chunk where the
+    weight gradient reads it, never written whole. --mode C's rewrites put it in
+    where nothing else reads that gradient: the CNN's first layer."""
+    __props__ = ("border_mode", "ws", "ignore_border")
+    c_sources = ("gemm.c", "winograd.c", "corr2d.c", "pool_grad.c", "pool_grad_weights.c")
+
+    def __init__(self, border_mode, ws, ignore_border):
+        super().__init__(border_mode)
+        self.pool_grad = RectifyPoolGrad(tuple(ws), ignore_border)
+        self.ws, self.ignore_border = self.pool_grad.ws, ignore_border
+
+    def c_defines(self, node):
+        return {**super().c_defines(node), **self.pool_grad.c_defines(node)}
+
+    def make_node(self, images, conv_map, pooled, grad_pooled, kernel_shape):
+        gradient = self.pool_grad.make_node(conv_map, pooled, grad_pooled).outputs[0]
+        node = Corr2dGradWeights(self.border_mode).make_node(images, gradient, kernel_shape)
+        conv_map, pooled, grad_pooled = same_dtype(conv_map, pooled, grad_pooled)
+        return Apply(self, [node.inputs[0], conv_map, pooled, grad_pooled, node.inputs[2]],
+                     [node.outputs[0].type()])
+
+    def perform(self, node, inputs, outputs):
+        images, conv_map, pooled, grad_pooled, kernel_shape = inputs
+        gradient = [[None]]
+        self.pool_grad.perform(node, [conv_map, pooled, grad_pooled], gradient)
+        Corr2dGradWeights(self.border_mode).perform(
+            node, [images, gradient[0][0], kernel_shape], outputs)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        self.c_dtype(node)
+        (images, conv_map, pooled, grad_pooled, shape), (out,) = inputs, outputs
+        kernels = [CExpr(f"dims[{d}]") for d in range(4)]
+        conv = conv_output_shape(c_dims("images"), kernels, self.border_mode)
+        pooled_dims = pool_output_shape(conv, self.ws, self.ignore_border)
+        args = [*(c_data(node, v) for v in ("images", "conv_map", "pooled", "grad_pooled", out)),
+                *c_dims("images"), "dims[0]", "dims[2]", "dims[3]",
+                conv_padding(self.border_mode, kernels[2]),
+                conv_padding(self.border_mode, kernels[3]),
+                "conv[2]", "conv[3]", "pooled_dims[2]", "pooled_dims[3]"]
+        return c_frame(
+            sub, {"images": images, "conv_map": conv_map, "pooled": pooled,
+                  "grad_pooled": grad_pooled}, out, 4, "dims",
+            declarations=f"""
+    npy_intp dims[4];
+    for (int d = 0; d < 4; d++) dims[d] = *(npy_int64 *)PyArray_GETPTR1({shape}, d);
+    npy_intp conv[4] = {{{', '.join(conv)}}};
+    npy_intp pooled_dims[4] = {{{', '.join(pooled_dims)}}};""",
+            check="""
+    if (PyArray_NDIM(conv_map) != 4 || PyArray_NDIM(pooled) != 4 || PyArray_NDIM(grad_pooled) != 4
+            || !PyArray_CompareLists(PyArray_DIMS(conv_map), conv, 4)
+            || !PyArray_CompareLists(PyArray_DIMS(pooled), pooled_dims, 4)
+            || !PyArray_CompareLists(PyArray_DIMS(grad_pooled), pooled_dims, 4)) {
+        PyErr_SetString(PyExc_ValueError, "Corr2dGradWeightsOfPool: the map, its pooled "
+                        "maps or their gradient do not fit the images and the kernel shape");
+        ok = 0;
+    }""",
+            call=f"pool_grad_weights_{name}({', '.join(map(str, args))})")
+
+    def infer_shape(self, fgraph, node, shapes):
+        kernel_shape = node.inputs[4]
+        return [tuple(kernel_shape[i] for i in range(4))]
+
+    def pullback(self, inputs, outputs, cotangents):
+        raise NotImplementedError("second derivatives of conv2d are not implemented")
 
 
 MaxPool.gradient = MaxPoolGrad  # each pool's gradient, once both are defined
