@@ -21,7 +21,9 @@ static int FN(uniform)(npy_uint64 seed, real *out, npy_intp size)
     #pragma omp parallel for schedule(static) num_threads(parallel_threads(size / 65536))
     for (npy_intp i = 0; i < size; i++) {
         npy_uint64 z = FN(splitmix)(seed + (npy_uint64)(i + 1) * 0x9E3779B97F4A7C15ULL);
-        out[i] = (real)(z >> (64 - bits)) * scale;
+        /* a float32's 24 bits through int32, which the vector units convert */
+        out[i] = (sizeof(real) == 4 ? (real)(npy_int32)(z >> 40) : (real)(npy_int64)(z >> 11))
+                 * scale;
     }
     return 0;
 }
