@@ -135,7 +135,7 @@ DIRECTIONS = {"FORWARD": 0, "GRAD_WEIGHTS": 1, "GRAD_INPUTS": 2}
 class Corr2dOp(CKernel):
     """What the correlation and its two gradients share: the border mode and corr2d.c."""
     __props__ = ("border_mode",)
-    c_sources = ("gemm.c", "winograd.c", "corr2d.c")
+    c_sources = ("gemm.c", "winograd.c", "sparse_grad.c", "corr2d.c")
 
     def __init__(self, border_mode="valid"):
         if border_mode not in BORDER_MODES:
@@ -490,7 +490,8 @@ class Corr2dGradWeightsOfPool(Corr2dOp):
     weight gradient reads it, never written whole. --mode C's rewrites put it in
     where nothing else reads that gradient: the CNN's first layer."""
     __props__ = ("border_mode", "ws", "ignore_border")
-    c_sources = ("gemm.c", "winograd.c", "corr2d.c", "pool_grad.c", "pool_grad_weights.c")
+    c_sources = ("gemm.c", "winograd.c", "sparse_grad.c", "corr2d.c", "pool_grad.c",
+                 "pool_grad_weights.c")
 
     def __init__(self, border_mode, ws, ignore_border):
         super().__init__(border_mode)

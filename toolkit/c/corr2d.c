@@ -3,7 +3,9 @@
  * chunk multiplies them with the weights, and the input gradient is scattered back
  * in C ("col2im"). Forward and for the weight gradient, the 3x3 correlations with
  * enough channels take Winograd's F(2x2, 3x3) and F(3x3, 2x2) instead (winograd.c,
- * where winograd_pays says when).
+ * where winograd_pays says when); and the weight gradient of an output gradient
+ * that is mostly zeros, as under a max pool, skips them (sparse_grad.c, where
+ * sparse_pays says so: before Winograd, which it beats there).
  *
  * Theano's names for the three arrays: `bottom` the images (batch, channels,
  * height, width), `weights` the kernels (n_kernels, channels, kh, kw), `top` the
@@ -13,7 +15,8 @@
  * gradient in top). These are correlations: ops.py flips the kernel for Theano's
  * convolution.
  *
- * toolkit/ckernel.py compiles this file once per node, after gemm.c and winograd.c:
+ * toolkit/ckernel.py compiles this file once per node, after gemm.c, winograd.c and
+ * sparse_grad.c:
  * `real` is npy_float32 or npy_float64, FN(name) makes each function's name unique
  * to the node, and ops.py defines FORWARD, GRAD_WEIGHTS, GRAD_INPUTS and
  * CONV_TARGET_COLUMNS. Arrays are C-contiguous.
@@ -161,6 +164,10 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
             memset(bottom, 0, (size_t)batch * channels * height * width * sizeof(real));
         return 0;
     }
+    if (direction == GRAD_WEIGHTS
+            && FN(sparse_pays)(bottom, top, batch, channels, height, width, n_kernels, oh, ow))
+        return FN(sparse_grad_weights)(bottom, top, weights, batch, channels, height, width,
+                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
         return direction == FORWARD ?
             FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,

@@ -1,0 +1,113 @@
+"""The weight gradient of conv2d from a mostly-zero output gradient, as a max pool
+makes it (toolkit/c/sparse_grad.c, called by corr2d.c in --mode C): against the
+definition, each Op's numpy perform, on the shapes that take it and those that
+don't, and where skipping the zeros would change the sum (images that are not
+finite)."""
+import numpy as np
+import pytensor
+import pytest
+from pytensor import tensor as T
+from pytensor.graph.basic import Apply
+
+from toolkit import backends
+from toolkit.ops import Corr2dGradWeights, Corr2dOp, conv_output_shape
+
+C_MODE = backends.compile_mode("C")
+NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
+
+
+class SparsePays(Corr2dOp):
+    """1.0 where corr2d.c's weight gradient of these images and this output gradient
+    takes the sparse path, else 0.0: sparse_grad.c's own sparse_pays, compiled with
+    corr2d.c as the Ops compile it."""
+
+    def make_node(self, images, grad_out):
+        return Apply(self, [T.as_tensor_variable(images), T.as_tensor_variable(grad_out)],
+                     [T.dscalar()])
+
+    def perform(self, node, inputs, outputs):
+        raise NotImplementedError("sparse_pays is C: run it in --mode C")
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        images, grad = inputs
+        out = outputs[0]
+        dims = ", ".join(f"(int)PyArray_DIMS({images})[{d}]" for d in range(4))
+        return f"""
+    Py_XDECREF({out});
+    {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
+    if ({out} == NULL) {{ {sub["fail"]} }}
+    *(npy_float64 *)PyArray_DATA({out}) = sparse_pays_{name}(
+        (npy_float32 *)PyArray_DATA({images}), (npy_float32 *)PyArray_DATA({grad}), {dims},
+        (int)PyArray_DIMS({grad})[1], (int)PyArray_DIMS({grad})[2],
+        (int)PyArray_DIMS({grad})[3]);"""
+
+    def c_dtype(self, node):
+        return "float32"
+
+
+def takes_sparse_path(images, grad):
+    I, G = T.ftensor4(), T.ftensor4()
+    return bool(pytensor.function([I, G], SparsePays()(I, G), mode=C_MODE)(images, grad))
+
+
+def values(image_shape, kernel_shape, border_mode, dtype, nonzero, seed=0):
+    """Small integers (exact sums in any order), and an output gradient with about
+    `nonzero` of its values not 0."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(-3, 4, image_shape).astype(dtype)
+    n_kernels, kh, kw = kernel_shape
+    out_shape = conv_output_shape(image_shape, (n_kernels, image_shape[1], kh, kw), border_mode)
+    grad = rng.integers(-3, 4, out_shape) * (rng.random(out_shape) < nonzero)
+    return images, grad.astype(dtype)
+
+
+def weight_gradient(images, grad, kernel_shape, border_mode, mode):
+    I = T.tensor4(dtype=images.dtype)
+    G = T.tensor4(dtype=grad.dtype)
+    shape = (kernel_shape[0], images.shape[1], *kernel_shape[1:])
+    f = pytensor.function([I, G], Corr2dGradWeights(border_mode)(I, G, shape), mode=mode)
+    return f(images, grad)
+
+
+CASES = [  # image shape, kernel shape (n_kernels, rows, cols), border mode
+    ((128, 32, 15, 15), (64, 3, 3), "valid"),  # the CNN's second layer
+    ((128, 64, 7, 7), (128, 3, 3), "valid"),   # its third
+    ((3, 8, 9, 9), (5, 3, 3), "full"),         # the fewest channels, padded
+    ((5, 33, 8, 11), (7, 2, 3), "valid"),      # odd channels, rows of 99: every block size
+    ((4, 40, 6, 6), (3, 1, 1), "full"),        # rows of 40: a half block and the rest
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("image_shape, kernel_shape, border_mode", CASES)
+def test_a_mostly_zero_gradient_gives_the_definition(dtype, image_shape, kernel_shape,
+                                                     border_mode):
+    images, grad = values(image_shape, kernel_shape, border_mode, dtype, nonzero=0.25)
+    if dtype == "float32":
+        assert takes_sparse_path(images, grad)
+    got = weight_gradient(images, grad, kernel_shape, border_mode, C_MODE)
+    expected = weight_gradient(images, grad, kernel_shape, border_mode, NUMPY)
+    assert (expected != 0).mean() > 0.5
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_which_gradients_take_the_sparse_path():
+    images, sparse = values((4, 8, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.25)
+    _, dense = values((4, 8, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.6)
+    assert takes_sparse_path(images, sparse) and not takes_sparse_path(images, dense)
+    few_channels, grad = values((4, 7, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.25)
+    assert not takes_sparse_path(few_channels, grad)
+    images[1, 2, 3, 4] = np.inf
+    assert not takes_sparse_path(images, sparse)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # numpy's 0 * inf
+def test_images_that_are_not_finite_give_what_the_gemm_gives():
+    """0 * inf is NaN: the gradient skips no zero there, and every NaN the definition
+    has, it has."""
+    images, grad = values((4, 8, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.25)
+    images[1, 2, 3, 4], images[2, 0, 0, 0] = np.inf, np.nan
+    got = weight_gradient(images, grad, (5, 3, 3), "valid", C_MODE)
+    expected = weight_gradient(images, grad, (5, 3, 3), "valid", NUMPY)
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(got, expected)
