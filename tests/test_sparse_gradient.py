@@ -1,8 +1,8 @@
-"""The weight gradient of conv2d from a mostly-zero output gradient, as a max pool
-makes it (toolkit/c/sparse_grad.c, called by corr2d.c in --mode C): against the
+"""Both gradients of conv2d from a mostly-zero output gradient, as a max pool makes
+it (toolkit/c/sparse_grad.c, called by corr2d.c in --mode C): against the
 definition, each Op's numpy perform, on the shapes that take it and those that
-don't, and where skipping the zeros would change the sum (images that are not
-finite)."""
+don't, and where skipping the zeros would change the sum (images or kernels that
+are not finite)."""
 import numpy as np
 import pytensor
 import pytest
@@ -10,44 +10,47 @@ from pytensor import tensor as T
 from pytensor.graph.basic import Apply
 
 from toolkit import backends
-from toolkit.ops import Corr2dGradWeights, Corr2dOp, conv_output_shape
+from toolkit.ops import Corr2dGradInputs, Corr2dGradWeights, Corr2dOp, conv_output_shape
 
 C_MODE = backends.compile_mode("C")
 NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
 
 
 class SparsePays(Corr2dOp):
-    """1.0 where corr2d.c's weight gradient of these images and this output gradient
-    takes the sparse path, else 0.0: sparse_grad.c's own sparse_pays, compiled with
-    corr2d.c as the Ops compile it."""
+    """1.0 where corr2d.c's gradient takes the sparse path for this output gradient
+    and these images (weight gradient) or kernels (input gradient), else 0.0:
+    sparse_grad.c's own sparse_pays, compiled with corr2d.c as the Ops compile it."""
 
-    def make_node(self, images, grad_out):
-        return Apply(self, [T.as_tensor_variable(images), T.as_tensor_variable(grad_out)],
-                     [T.dscalar()])
+    def make_node(self, other, grad_out, channels):
+        inputs = [T.as_tensor_variable(other), T.as_tensor_variable(grad_out),
+                  T.as_tensor_variable(np.int64(channels))]
+        return Apply(self, inputs, [T.dscalar()])
 
     def perform(self, node, inputs, outputs):
         raise NotImplementedError("sparse_pays is C: run it in --mode C")
 
     def c_code(self, node, name, inputs, outputs, sub):
-        images, grad = inputs
+        other, grad, channels = inputs
         out = outputs[0]
-        dims = ", ".join(f"(int)PyArray_DIMS({images})[{d}]" for d in range(4))
+        dims = ", ".join(f"(int)PyArray_DIMS({grad})[{d}]" for d in (1, 2, 3))
         return f"""
     Py_XDECREF({out});
     {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
     if ({out} == NULL) {{ {sub["fail"]} }}
     *(npy_float64 *)PyArray_DATA({out}) = sparse_pays_{name}(
-        (npy_float32 *)PyArray_DATA({images}), (npy_float32 *)PyArray_DATA({grad}), {dims},
-        (int)PyArray_DIMS({grad})[1], (int)PyArray_DIMS({grad})[2],
-        (int)PyArray_DIMS({grad})[3]);"""
+        (npy_float32 *)PyArray_DATA({other}), PyArray_SIZE({other}),
+        (npy_float32 *)PyArray_DATA({grad}), (int)PyArray_DIMS({grad})[0],
+        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims});"""
 
     def c_dtype(self, node):
         return "float32"
 
 
-def takes_sparse_path(images, grad):
-    I, G = T.ftensor4(), T.ftensor4()
-    return bool(pytensor.function([I, G], SparsePays()(I, G), mode=C_MODE)(images, grad))
+def takes_sparse_path(other, grad, channels=None):
+    """other: the images (their channels counted), or the kernels with `channels`."""
+    O, G = T.ftensor4(), T.ftensor4()
+    pays = SparsePays()(O, G, other.shape[1] if channels is None else channels)
+    return bool(pytensor.function([O, G], pays, mode=C_MODE)(other, grad))
 
 
 def values(image_shape, kernel_shape, border_mode, dtype, nonzero, seed=0):
@@ -61,12 +64,12 @@ def values(image_shape, kernel_shape, border_mode, dtype, nonzero, seed=0):
     return images, grad.astype(dtype)
 
 
-def weight_gradient(images, grad, kernel_shape, border_mode, mode):
-    I = T.tensor4(dtype=images.dtype)
-    G = T.tensor4(dtype=grad.dtype)
-    shape = (kernel_shape[0], images.shape[1], *kernel_shape[1:])
-    f = pytensor.function([I, G], Corr2dGradWeights(border_mode)(I, G, shape), mode=mode)
-    return f(images, grad)
+def gradients(images, grad, kernels, border_mode, mode):
+    """The weight gradient (kernels' shape) and the input gradient (given the kernels)."""
+    I, K, G = (T.tensor4(dtype=images.dtype) for _ in range(3))
+    outputs = [Corr2dGradWeights(border_mode)(I, G, kernels.shape),
+               Corr2dGradInputs(border_mode)(K, G, images.shape[2:])]
+    return pytensor.function([I, K, G], outputs, mode=mode)(images, kernels, grad)
 
 
 CASES = [  # image shape, kernel shape (n_kernels, rows, cols), border mode
@@ -83,12 +86,16 @@ CASES = [  # image shape, kernel shape (n_kernels, rows, cols), border mode
 def test_a_mostly_zero_gradient_gives_the_definition(dtype, image_shape, kernel_shape,
                                                      border_mode):
     images, grad = values(image_shape, kernel_shape, border_mode, dtype, nonzero=0.25)
+    kernels = np.random.default_rng(1).integers(
+        -3, 4, (kernel_shape[0], image_shape[1], *kernel_shape[1:])).astype(dtype)
     if dtype == "float32":
         assert takes_sparse_path(images, grad)
-    got = weight_gradient(images, grad, kernel_shape, border_mode, C_MODE)
-    expected = weight_gradient(images, grad, kernel_shape, border_mode, NUMPY)
-    assert (expected != 0).mean() > 0.5
-    np.testing.assert_array_equal(got, expected)
+        assert takes_sparse_path(kernels, grad, channels=image_shape[1])
+    got = gradients(images, grad, kernels, border_mode, C_MODE)
+    expected = gradients(images, grad, kernels, border_mode, NUMPY)
+    for g, e in zip(got, expected):
+        assert (e != 0).mean() > 0.3
+        np.testing.assert_array_equal(g, e)
 
 
 def test_which_gradients_take_the_sparse_path():
@@ -102,12 +109,16 @@ def test_which_gradients_take_the_sparse_path():
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")  # numpy's 0 * inf
-def test_images_that_are_not_finite_give_what_the_gemm_gives():
-    """0 * inf is NaN: the gradient skips no zero there, and every NaN the definition
+@pytest.mark.parametrize("not_finite", ["images", "kernels"])
+def test_values_that_are_not_finite_give_what_the_gemm_gives(not_finite):
+    """0 * inf is NaN: a gradient skips no zero there, and every NaN the definition
     has, it has."""
     images, grad = values((4, 8, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.25)
-    images[1, 2, 3, 4], images[2, 0, 0, 0] = np.inf, np.nan
-    got = weight_gradient(images, grad, (5, 3, 3), "valid", C_MODE)
-    expected = weight_gradient(images, grad, (5, 3, 3), "valid", NUMPY)
-    assert np.isnan(expected).any()
-    np.testing.assert_array_equal(got, expected)
+    kernels = np.random.default_rng(2).integers(-3, 4, (5, 8, 3, 3)).astype("float32")
+    spoilt = images if not_finite == "images" else kernels
+    spoilt[1, 2, 1, 2], spoilt[2, 0, 0, 0] = np.inf, np.nan
+    got = gradients(images, grad, kernels, "valid", C_MODE)
+    expected = gradients(images, grad, kernels, "valid", NUMPY)
+    assert np.isnan(expected[0 if not_finite == "images" else 1]).any()
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)

@@ -165,9 +165,15 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
         return 0;
     }
     if (direction == GRAD_WEIGHTS
-            && FN(sparse_pays)(bottom, top, batch, channels, height, width, n_kernels, oh, ow))
+            && FN(sparse_pays)(bottom, (npy_intp)batch * channels * height * width, top, batch,
+                               channels, n_kernels, oh, ow))
         return FN(sparse_grad_weights)(bottom, top, weights, batch, channels, height, width,
                                        n_kernels, kh, kw, pad_r, pad_c, oh, ow);
+    if (direction == GRAD_INPUTS
+            && FN(sparse_pays)(weights, (npy_intp)weights_size, top, batch, channels,
+                               n_kernels, oh, ow))
+        return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
+                                      n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
         return direction == FORWARD ?
             FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,

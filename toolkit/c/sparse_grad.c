@@ -39,14 +39,16 @@ static int FN(all_finite)(const real *x, npy_intp n)
     return finite;
 }
 
-/* Whether corr2d.c's weight gradient runs here: see above. */
-static int FN(sparse_pays)(const real *bottom, const real *top, int batch, int channels,
-                           int height, int width, int n_kernels, int oh, int ow)
+/* Whether corr2d.c's gradient runs here: see above. `other` is what the gradient's
+ * products skip a zero times, the images (weight gradient) or the kernels (input
+ * gradient), of `size` values. */
+static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, int batch,
+                           int channels, int n_kernels, int oh, int ow)
 {
     if (channels < SPARSE_MIN_CHANNELS) return 0;
-    const npy_intp size = (npy_intp)batch * n_kernels * oh * ow;
-    return 100 * FN(count_nonzero)(top, size) <= SPARSE_MAX_PERCENT * size
-           && FN(all_finite)(bottom, (npy_intp)batch * channels * height * width);
+    const npy_intp top_size = (npy_intp)batch * n_kernels * oh * ow;
+    return 100 * FN(count_nonzero)(top, top_size) <= SPARSE_MAX_PERCENT * top_size
+           && FN(all_finite)(other, size);
 }
 
 /* 32 bytes of `real`s, one AVX register (gcc's vector extension: two SSE registers
@@ -173,5 +175,161 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
     return 0;
 }
 
-#undef SPARSE_BLOCK
+
+/* Vectors of channels summed at once for the input gradient: two sums of 4, 8 of the
+ * 16 AVX registers. */
+#define PIXEL_VECTORS 4
+
+/* out[0 .. vectors * SPARSE_LANES) = the input gradient at one image pixel (y, x),
+ * for a block of channels: the sum over the kernel positions (u, v) whose output
+ * pixel (i, j) = (y + pad_r - u, x + pad_c - v) lies in the map, and over that
+ * pixel's nonzero values g of kernel k (entries first[p] .. last[p] of kk and gg),
+ * of g times the kernels' channels at (k, u, v) in wt (rows of ld). `vectors` is a
+ * constant where it is called: the sums stay in registers. */
+static inline void FN(pixel_gradient)(const real *wt, npy_intp ld, npy_intp uv_stride,
+                                      const int vectors, int y, int x, int kh, int kw,
+                                      int pad_r, int pad_c, int oh, int ow, const int *first,
+                                      const int *last, const int *kk, const real *gg,
+                                      real *out)
+{
+    /* two sums, the entries taking turns: twice the additions under way at once */
+    FN(vec) sum[PIXEL_VECTORS], other[PIXEL_VECTORS];
+    for (int q = 0; q < vectors; q++) sum[q] = other[q] = (FN(vec)){0};
+    for (int u = 0; u < kh; u++) {
+        const int i = y + pad_r - u;
+        if (i < 0 || i >= oh) continue;
+        for (int v = 0; v < kw; v++) {
+            const int j = x + pad_c - v;
+            if (j < 0 || j >= ow) continue;
+            const real *w_uv = wt + (u * kw + v) * uv_stride;
+            int e = first[i * ow + j];
+            const int end = last[i * ow + j];
+            for (; e + 1 < end; e += 2) {
+                const real *w = w_uv + kk[e] * ld, *w2 = w_uv + kk[e + 1] * ld;
+                const FN(vec) g = (FN(vec)){0} + gg[e], g2 = (FN(vec)){0} + gg[e + 1];
+                for (int q = 0; q < vectors; q++) {
+                    FN(vec) values, values2;
+                    memcpy(&values, w + q * SPARSE_LANES, sizeof values);
+                    memcpy(&values2, w2 + q * SPARSE_LANES, sizeof values2);
+                    sum[q] += g * values;
+                    other[q] += g2 * values2;
+                }
+            }
+            if (e < end) {
+                const real *w = w_uv + kk[e] * ld;
+                const FN(vec) g = (FN(vec)){0} + gg[e];
+                for (int q = 0; q < vectors; q++) {
+                    FN(vec) values;
+                    memcpy(&values, w + q * SPARSE_LANES, sizeof values);
+                    sum[q] += g * values;
+                }
+            }
+        }
+    }
+    for (int q = 0; q < vectors; q++) sum[q] += other[q];
+    memcpy(out, sum, vectors * sizeof(FN(vec)));
+}
+
+/* bottom (batch, channels, height, width) = the gradient of the images, from the
+ * kernels `weights` and the output gradient `top`. Image by image, the nonzero values
+ * of top are first listed by output pixel (kernel and value); then each pixel of the
+ * image's gradient is summed in registers, a block of channels at a time, from the
+ * listed values under the kernel positions that reach it, and the kernels' channels
+ * there (the kernels turned to (u, v, k, c) first). Returns 0, or -1 with a Python
+ * error set. */
+static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real *top,
+                                  int batch, int channels, int height, int width,
+                                  int n_kernels, int kh, int kw, int pad_r, int pad_c,
+                                  int oh, int ow)
+{
+    const int pixels = oh * ow, image_pixels = height * width;
+    const npy_intp uv_stride = (npy_intp)n_kernels * channels;
+    real *wt = (real *)malloc((size_t)kh * kw * uv_stride * sizeof(real));
+    if (wt == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int k = 0; k < n_kernels; k++)  /* (k, c, u, v) to (u, v, k, c) */
+        for (int c = 0; c < channels; c++)
+            for (int uv = 0; uv < kh * kw; uv++)
+                wt[uv * uv_stride + (npy_intp)k * channels + c] =
+                    weights[((npy_intp)k * channels + c) * kh * kw + uv];
+    int failed = 0;
+    #pragma omp parallel num_threads(parallel_threads(batch))
+    {
+        /* each output pixel's entries: first[p] .. last[p], one spare slot after them */
+        int *first = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
+        int *kk = (int *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(int));
+        real *gg = (real *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(real));
+        real *out = (real *)malloc(((size_t)image_pixels * channels + SPARSE_BLOCK) * sizeof(real));
+        int *last = first + pixels + 1;
+        const int ok = first != NULL && kk != NULL && gg != NULL && out != NULL;
+        #pragma omp for schedule(static)
+        for (int b = 0; b < batch; b++) {
+            if (!ok) continue;
+            const real *grad = top + (npy_intp)b * n_kernels * pixels;
+            for (int p = 0; p < pixels; p++) last[p] = 0;
+            for (int k = 0; k < n_kernels; k++)  /* count, then list (written without a */
+                for (int p = 0; p < pixels; p++)  /* branch: a zero's slot is reused)   */
+                    last[p] += grad[(npy_intp)k * pixels + p] != 0;
+            for (int p = 0, at = 0; p < pixels; p++) {
+                first[p] = at;
+                at += last[p] + 1;
+                last[p] = first[p];
+            }
+            for (int k = 0; k < n_kernels; k++)
+                for (int p = 0; p < pixels; p++) {
+                    const real g = grad[(npy_intp)k * pixels + p];
+                    kk[last[p]] = k;
+                    gg[last[p]] = g;
+                    last[p] += g != 0;
+                }
+            for (int y = 0; y < height; y++)  /* each pixel, its channels last in out */
+                for (int x = 0; x < width; x++) {
+                    real *o = out + ((npy_intp)y * width + x) * channels;
+                    int c = 0;
+                    for (; c + PIXEL_VECTORS * SPARSE_LANES <= channels;
+                         c += PIXEL_VECTORS * SPARSE_LANES)
+                        FN(pixel_gradient)(wt + c, channels, uv_stride, PIXEL_VECTORS, y, x, kh,
+                                           kw, pad_r, pad_c, oh, ow, first, last, kk, gg, o + c);
+                    for (; c + SPARSE_LANES <= channels; c += SPARSE_LANES)
+                        FN(pixel_gradient)(wt + c, channels, uv_stride, 1, y, x, kh, kw,
+                                           pad_r, pad_c, oh, ow, first, last, kk, gg, o + c);
+                    for (; c < channels; c++) {  /* the last few channels, one by one */
+                        real sum = 0;
+                        for (int u = 0; u < kh; u++)
+                            for (int v = 0; v < kw; v++) {
+                                const int i = y + pad_r - u, j = x + pad_c - v;
+                                if (i < 0 || i >= oh || j < 0 || j >= ow) continue;
+                                const real *w_uv = wt + (u * kw + v) * uv_stride + c;
+                                for (int e = first[i * ow + j]; e < last[i * ow + j]; e++)
+                                    sum += gg[e] * w_uv[(npy_intp)kk[e] * channels];
+                            }
+                        o[c] = sum;
+                    }
+                }
+            real *image = bottom + (npy_intp)b * channels * image_pixels;
+            for (int c = 0; c < channels; c++)  /* back to (c, y, x) */
+                for (int q = 0; q < image_pixels; q++)
+                    image[(npy_intp)c * image_pixels + q] = out[(npy_intp)q * channels + c];
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(first);
+        free(kk);
+        free(gg);
+        free(out);
+    }
+    free(wt);
+    if (failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 #undef SPARSE_LANES
+#undef SPARSE_BLOCK
+#undef PIXEL_VECTORS
