@@ -10,9 +10,9 @@
     ckernel     how an Op brings its own C (files in c/) to PyTensor's C backend
     compiling   a new graph's C modules compiled on every core, saying so first
     ops         conv2d and max_pool_2d, the Theano functions PyTensor 3 dropped,
-                in numpy and in C (c/corr2d.c, c/winograd.c, c/max_pool.c,
-                c/pool_grad.c, and c/rectify_pool.c and c/pool_grad_weights.c for a
-                pool of rectified maps),
+                in numpy and in C (c/corr2d.c, c/winograd.c, c/sparse_grad.c,
+                c/max_pool.c, c/pool_grad.c, and c/rectify_pool.c and
+                c/pool_grad_weights.c for a pool of rectified maps),
                 with their size rules
     ops_numba   their versions for the Numba backend (PyTensor's default)
     ckernel_library  their C built into a library that the Numba versions call

@@ -11,7 +11,8 @@ Each Op has two implementations of the same thing:
 - `perform`, in numpy: the readable reference, which the tests compare against
   and which PyTensor runs where it cannot use C (under Numba, in FAST_COMPILE);
 - `c_code`, which PyTensor's C backends (its modes C and CVM, and --mode C)
-  compile from c/corr2d.c, c/winograd.c, c/max_pool.c and c/pool_grad.c (through
+  compile from c/corr2d.c, c/winograd.c, c/sparse_grad.c, c/max_pool.c and
+  c/pool_grad.c (through
   ckernel.py): the patches unrolled in C, one OpenBLAS gemm per chunk of the batch,
   the input gradient scattered back in C.
 ops_numba.py gives them their Numba versions (PyTensor's default mode) and

@@ -67,7 +67,8 @@ static int FN(tiles_along)(int size) { return (size + 1) / 2; }
 
 /* Whether corr2d.c runs this direction by Winograd: forward or the weight gradient,
  * 3x3 kernels, enough channels on both sides, few enough products. The weight
- * gradient (below) has the forward's products and transforms, and the same rules:
+ * gradient (below) has the forward's products and transforms, and the same rules
+ * (under a max pool, as in the CNN, corr2d.c takes sparse_grad.c's path first):
  * the CNN's layer 2 (on 2026-12-05, ms, 80 training steps of bench/profile_step.py,
  * three runs taking turns with im2col's) 6.2-6.4 against 7.2-7.6; alone (median of
  * 60 calls, three pairs) 5.4-5.8 against 6.9-7.5; its layer 3 no faster (3.7 against
