@@ -25,9 +25,11 @@
 #define SPARSE_MAX_PERCENT 40
 #define SPARSE_BLOCK 64
 
+/* Both read every value once, on every core (the CNN's layer 2: 1.4 million). */
 static npy_intp FN(count_nonzero)(const real *x, npy_intp n)
 {
     npy_intp count = 0;
+    #pragma omp parallel for reduction(+:count) num_threads(parallel_threads(n / 65536))
     for (npy_intp i = 0; i < n; i++) count += x[i] != 0;
     return count;
 }
@@ -35,6 +37,7 @@ static npy_intp FN(count_nonzero)(const real *x, npy_intp n)
 static int FN(all_finite)(const real *x, npy_intp n)
 {
     int finite = 1;
+    #pragma omp parallel for reduction(&:finite) num_threads(parallel_threads(n / 65536))
     for (npy_intp i = 0; i < n; i++) finite &= (x[i] - x[i]) == 0;  /* inf, NaN: NaN */
     return finite;
 }
