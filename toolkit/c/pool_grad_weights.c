@@ -7,8 +7,12 @@
  * read back (the first layer: 14.7 MB a batch, twice). The same products in the same
  * order: the same numbers as the two Ops.
  *
- * Compiled once per node after gemm.c, winograd.c, corr2d.c and pool_grad.c, with
- * their macros (see the top of each). */
+ * This chunk path is im2col's: with enough channels for sparse_grad.c's path (not
+ * the first layer's one), or where Winograd pays, the map's gradient is made whole
+ * and corr2d.c runs as unfused.
+ *
+ * Compiled once per node after gemm.c, winograd.c, sparse_grad.c, corr2d.c and
+ * pool_grad.c, with their macros (see the top of each). */
 
 /* weights (n_kernels, channels, kh, kw), the gradient of the kernels, given the
  * images `bottom`, the correlation's map (batch, n_kernels, oh, ow), its pooled maps
@@ -20,9 +24,10 @@ static int FN(pool_grad_weights)(real *bottom, const real *conv_map, const real 
                                  int kw, int pad_r, int pad_c, int oh, int ow, int ph, int pw)
 {
     const int pixels = oh * ow, patch = channels * kh * kw;
-    if (batch == 0 || pixels == 0
+    if (batch == 0 || pixels == 0 || channels >= SPARSE_MIN_CHANNELS
             || FN(winograd_pays)(GRAD_WEIGHTS, channels, n_kernels, kh, kw, oh, ow)) {
-        /* Winograd's gradient reads the map's gradient whole: made first, as unfused */
+        /* the sparse path and Winograd's read the map's gradient whole: made first, as
+         * unfused, and corr2d.c takes whichever of its paths pays */
         real *grad_map = (real *)malloc(((size_t)batch * n_kernels * pixels + 1) * sizeof(real));
         if (grad_map == NULL
                 || FN(pool_grad)(conv_map, pooled, grad_pooled, grad_map,
