@@ -1,25 +1,32 @@
-/* The weight gradient of corr2d.c where the output gradient is mostly zeros, as it
- * is under a max pool: each 2x2 window passes its gradient to its maximum alone, so
+/* Both gradients of corr2d.c where the output gradient is mostly zeros, as it is
+ * under a max pool: each 2x2 window passes its gradient to its maximum alone, so
  * three values in four of the map's gradient are 0 (more where a window was all
- * negative and the rectifier passed nothing). corr2d.c's gemm multiplies the zeros
- * too; here each nonzero value g at output pixel (i, j) of kernel k adds g times the
- * image's patch under (i, j) to kernel k's gradient, which is the same sum without
- * its zero terms:
+ * negative and the rectifier passed nothing). corr2d.c's gemms multiply the zeros
+ * too; here only the nonzero values g, at output pixel (i, j) of kernel k, take part,
+ * which is the same sum without its zero terms:
  *     weights[k][c][u][v] = sum over the batch and the nonzero g at (i, j) of
  *                           g * image[c][i + u - pad_r][j + v - pad_c]
- * The image is first copied with its channels last (and its zero padding around), so
- * that a row of a patch, kw * channels values, is contiguous; the sums are kept in
- * that order too, (k, u, v, c), and turned back at the end. Each kernel's nonzero
- * values of an image are gathered first; then, a block of SPARSE_BLOCK values of a
- * patch row at a time, they are summed in a local array that the compiler keeps in
- * vector registers, and added to the kernel's gradient once.
+ *     image gradient[c][y][x] = sum over (u, v) and the nonzero g at
+ *                           (y + pad_r - u, x + pad_c - v) of g * weights[k][c][u][v]
+ * Both work with the channels last (the image copied so, with its zero padding
+ * around, or the kernels turned), so that each sum runs along contiguous channels in
+ * vector registers (gcc's vector types: left to itself, gcc vectorized the weight
+ * gradient across the nonzero values instead, with gathers, three times slower than
+ * the gemm):
+ * - the weight gradient gathers each kernel's nonzero values of an image, then sums
+ *   g times the patch under each, a block of SPARSE_BLOCK values of a patch row at a
+ *   time, and adds the block to the kernel's gradient once;
+ * - the input gradient lists an image's nonzero values by output pixel, then sums
+ *   each image pixel's gradient from the pixels whose patches cover it, two sums
+ *   taking turns so that the multiply-adds overlap.
  *
  * It pays from SPARSE_MIN_CHANNELS channels (a vector's worth of float32) and where
  * at most SPARSE_MAX_PERCENT of the gradient is nonzero; it skips products with 0,
- * which is the same only where the images are finite (0 * inf is NaN): corr2d.c takes
- * this path only then (sparse_pays). The threads share the images; their sums are
- * added in order, so the result does not depend on timing. Compiled once per node,
- * before corr2d.c, which calls it (see the top of corr2d.c for `real` and FN). */
+ * which is the same only where the other factor, the images or the kernels, is
+ * finite (0 * inf is NaN): corr2d.c takes this path only then (sparse_pays). The
+ * threads share the images; the weight gradient's per-thread sums are added in
+ * order, so the result does not depend on timing. Compiled once per node, before
+ * corr2d.c, which calls it (see the top of corr2d.c for `real` and FN). */
 
 #define SPARSE_MIN_CHANNELS 8
 #define SPARSE_MAX_PERCENT 40
