@@ -146,12 +146,88 @@ static void FN(corr2d_chunk)(int direction, real *bottom, real *weights, real *t
     }
 }
 
+/* For a caller that has no output gradient `top` for GRAD_WEIGHTS but makes it chunk
+ * by chunk (pool_grad_weights.c): make(context, b0, nb, out) writes the output
+ * gradient of images b0 .. b0 + nb - 1 into out, laid out as top would hold them;
+ * nonzero on failure. */
+typedef struct {
+    int (*make)(const void *context, int b0, int nb, real *out);
+    const void *context;
+} FN(top_maker);
+
+/* corr2d's im2col path: the chunks of the batch are shared among the cores (OpenMP),
+ * each running a one-thread BLAS on its own buffers; the weight gradient is summed per
+ * thread, then over threads in order, so the result does not depend on timing.
+ * GRAD_WEIGHTS reads top, or, where `maker` is not NULL, what it makes in the
+ * thread's buffer. Returns 0, or -1 with a Python error set. */
+static int FN(im2col_chunks)(int direction, real *bottom, real *weights, real *top,
+                             const FN(top_maker) *maker, int batch, int channels, int height,
+                             int width, int n_kernels, int kh, int kw, int pad_r, int pad_c,
+                             int oh, int ow)
+{
+    const int pixels = oh * ow, patch = channels * kh * kw;
+    const size_t weights_size = (size_t)n_kernels * patch;
+    if (direction == GRAD_WEIGHTS) memset(weights, 0, weights_size * sizeof(real));
+    const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
+    const int n_chunks = (batch + nb_max - 1) / nb_max;
+    const int threads = parallel_threads(n_chunks);
+    real *sums = NULL;
+    if (direction == GRAD_WEIGHTS && threads > 1) {
+        sums = (real *)calloc(weights_size * threads, sizeof(real));
+        if (sums == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    int failed = 0;
+    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
+    #pragma omp parallel num_threads(threads)
+    {
+        real *col = (real *)malloc((size_t)patch * nb_max * pixels * sizeof(real));
+        real *grouped = nb_max > 1 ?
+            (real *)malloc((size_t)n_kernels * nb_max * pixels * sizeof(real)) : NULL;
+        real *made = maker != NULL ?
+            (real *)malloc((size_t)n_kernels * nb_max * pixels * sizeof(real)) : NULL;
+        real *sum = sums != NULL ? sums + weights_size * thread_number() : weights;
+        int ok = col != NULL && (nb_max == 1 || grouped != NULL)
+                 && (maker == NULL || made != NULL);
+        #pragma omp for schedule(static)
+        for (int chunk = 0; chunk < n_chunks; chunk++) {
+            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
+            if (ok && maker != NULL && maker->make(maker->context, b0, nb, made) != 0) ok = 0;
+            if (ok)
+                FN(corr2d_chunk)(direction, bottom + (npy_intp)b0 * channels * height * width,
+                                 direction == GRAD_WEIGHTS ? sum : weights,
+                                 maker != NULL ? made : top + (npy_intp)b0 * n_kernels * pixels,
+                                 nb, channels, height, width, n_kernels, kh, kw, pad_r, pad_c,
+                                 oh, ow, col, grouped);
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(col);
+        free(grouped);
+        free(made);
+    }
+    blas_restore_threads(blas_threads);
+    if (sums != NULL) {
+        for (int t = 0; t < threads; t++)
+            for (size_t i = 0; i < weights_size; i++) weights[i] += sums[t * weights_size + i];
+        free(sums);
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 /* One direction (FORWARD, GRAD_WEIGHTS or GRAD_INPUTS) over the batch: reads two of
  * bottom, weights and top and writes the third (see the top of this file). oh and ow
- * are top's size, computed by ops.py's conv_output_shape. The chunks of the batch
- * are shared among the cores (OpenMP), each running a one-thread BLAS on its own
- * buffers; the weight gradient is summed per thread, then over threads in order, so
- * the result does not depend on timing. Returns 0, or -1 with a Python error set. */
+ * are top's size, computed by ops.py's conv_output_shape. The path is sparse_grad.c's
+ * or winograd.c's where they pay, else im2col_chunks. Returns 0, or -1 with a Python
+ * error set. */
 static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
                       int batch, int channels, int height, int width,
                       int n_kernels, int kh, int kw, int pad_r, int pad_c, int oh, int ow)
@@ -175,57 +251,8 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
         return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
-        return direction == FORWARD ?
-            FN(winograd)(bottom, weights, top, batch, channels, height, width, n_kernels,
-                         pad_r, pad_c, oh, ow) :
-            FN(winograd_grad_weights)(bottom, top, weights, batch, channels, height, width,
-                                      n_kernels, pad_r, pad_c, oh, ow);
-    const int nb_max = FN(chunk_size)(batch, pixels, parallel_threads(batch));
-    const int n_chunks = (batch + nb_max - 1) / nb_max;
-    const int threads = parallel_threads(n_chunks);
-    real *sums = NULL;
-    if (direction == GRAD_WEIGHTS && threads > 1) {
-        sums = (real *)calloc(weights_size * threads, sizeof(real));
-        if (sums == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-    }
-    int failed = 0;
-    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
-    #pragma omp parallel num_threads(threads)
-    {
-        real *col = (real *)malloc((size_t)patch * nb_max * pixels * sizeof(real));
-        real *grouped = nb_max > 1 ?
-            (real *)malloc((size_t)n_kernels * nb_max * pixels * sizeof(real)) : NULL;
-        real *sum = sums != NULL ? sums + weights_size * thread_number() : weights;
-        int ok = col != NULL && (nb_max == 1 || grouped != NULL);
-        #pragma omp for schedule(static)
-        for (int chunk = 0; chunk < n_chunks; chunk++) {
-            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
-            if (ok)
-                FN(corr2d_chunk)(direction, bottom + (npy_intp)b0 * channels * height * width,
-                                 direction == GRAD_WEIGHTS ? sum : weights,
-                                 top + (npy_intp)b0 * n_kernels * pixels, nb, channels,
-                                 height, width, n_kernels, kh, kw, pad_r, pad_c, oh, ow,
-                                 col, grouped);
-        }
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        free(col);
-        free(grouped);
-    }
-    blas_restore_threads(blas_threads);
-    if (sums != NULL) {
-        for (int t = 0; t < threads; t++)
-            for (size_t i = 0; i < weights_size; i++) weights[i] += sums[t * weights_size + i];
-        free(sums);
-    }
-    if (failed) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
+        return FN(winograd)(direction, bottom, weights, top, batch, channels, height, width,
+                            n_kernels, pad_r, pad_c, oh, ow);
+    return FN(im2col_chunks)(direction, bottom, weights, top, NULL, batch, channels, height,
+                             width, n_kernels, kh, kw, pad_r, pad_c, oh, ow);
 }

@@ -15,47 +15,20 @@
  * enough of them.
  *
  * Row by row: the row's window maxima and gradients are first copied out to one
- * per column (`best`, `gradient`: cols + 1 values each, the caller's), so that the
- * test then runs branch-free over contiguous memory, which the compiler vectorizes
- * (a branch per element, taken one time in four, cost four times as much). */
-
-/* One plane: x and grad (height, width), out and grad_out (oh, ow). */
-static void FN(pool_grad_plane)(const real *plane, const real *out, const real *grad_out,
-                                real *g, int height, int width, int oh, int ow,
-                                real *best, real *gradient)
-{
-    const int rows = oh * WR < height ? oh * WR : height;  /* rows in some window */
-    const int cols = ow * WC < width ? ow * WC : width;    /* columns in some window */
-    for (int r = 0; r < height; r++) {
-        const real *in = plane + (npy_intp)r * width;
-        real *gr = g + (npy_intp)r * width;
-        int c = 0;
-        if (r < rows) {
-            if (r % WR == 0) {  /* a new row of windows: spread its values */
-                const real *o = out + (npy_intp)(r / WR) * ow;
-                const real *go = grad_out + (npy_intp)(r / WR) * ow;
-                for (c = 0; c < cols; c++) {
-                    best[c] = o[c / WC];
-                    gradient[c] = go[c / WC];
-                }
-            }
-            for (c = 0; c < cols; c++)
-                gr[c] = (real)GETS_GRADIENT(in[c], best[c]) * gradient[c];
-        }
-        for (; c < width; c++) gr[c] = 0;  /* in no window */
-    }
-}
-
-/* Every plane, the planes shared among the cores. Returns -1 without memory. */
+ * per column (`best`, `gradient`), so that the test then runs branch-free over
+ * contiguous memory, which the compiler vectorizes (a branch per element, taken one
+ * time in four, cost four times as much). Returns -1 without memory. */
 static int FN(pool_grad)(const real *x, const real *out, const real *grad_out, real *grad,
                          npy_intp planes, int height, int width, int oh, int ow)
 {
-    const int cols = ow * WC < width ? ow * WC : width;
+    const int rows = oh * WR < height ? oh * WR : height;  /* rows in some window */
+    const int cols = ow * WC < width ? ow * WC : width;    /* columns in some window */
     int failed = 0;
     #pragma omp parallel num_threads(parallel_threads(planes / 64))
     {
     /* each thread's own copies of one row of windows, one value per column */
     real *best = (real *)malloc(2 * ((size_t)cols + 1) * sizeof(real));
+    real *gradient = best + cols + 1;
     if (best == NULL) {
         #pragma omp atomic write
         failed = 1;
@@ -63,9 +36,26 @@ static int FN(pool_grad)(const real *x, const real *out, const real *grad_out, r
     #pragma omp for schedule(static)
     for (npy_intp p = 0; p < planes; p++) {
         if (best == NULL) continue;
-        FN(pool_grad_plane)(x + p * height * width, out + p * oh * ow, grad_out + p * oh * ow,
-                            grad + p * height * width, height, width, oh, ow, best,
-                            best + cols + 1);
+        const real *plane = x + p * height * width;
+        real *g = grad + p * height * width;
+        for (int r = 0; r < height; r++) {
+            const real *in = plane + (npy_intp)r * width;
+            real *gr = g + (npy_intp)r * width;
+            int c = 0;
+            if (r < rows) {
+                if (r % WR == 0) {  /* a new row of windows: spread its values */
+                    const real *o = out + (p * oh + r / WR) * ow;
+                    const real *go = grad_out + (p * oh + r / WR) * ow;
+                    for (c = 0; c < cols; c++) {
+                        best[c] = o[c / WC];
+                        gradient[c] = go[c / WC];
+                    }
+                }
+                for (c = 0; c < cols; c++)
+                    gr[c] = (real)GETS_GRADIENT(in[c], best[c]) * gradient[c];
+            }
+            for (; c < width; c++) gr[c] = 0;  /* in no window */
+        }
     }
     free(best);
     }

@@ -288,25 +288,34 @@ static int FN(winograd_chunk_size)(int batch, int tiles, int threads)
     return nb < 1 ? 1 : nb;
 }
 
-/* The correlation of `input` (batch, n_in, height, width) with the 3x3 kernels
- * `weights` (n_out, n_in, 3, 3), zeros padded pad_r, pad_c on each side, into
- * `output` (batch, n_out, oh, ow). The chunks of the batch are shared among the
- * cores, each with a one-thread BLAS and its own buffers. Returns 0, or -1 with a
- * Python error set. */
-static int FN(winograd)(const real *input, const real *weights, real *output, int batch,
-                        int n_in, int height, int width, int n_out, int pad_r, int pad_c,
-                        int oh, int ow)
+/* One direction of the correlation of `input` (batch, n_in, height, width) with the
+ * 3x3 kernels `weights` (n_out, n_in, 3, 3), zeros padded pad_r, pad_c on each side,
+ * whose output `top` is (batch, n_out, oh, ow): FORWARD writes top, GRAD_WEIGHTS
+ * writes weights from the gradient in top. The chunks of the batch are shared among
+ * the cores, each with a one-thread BLAS and its own buffers; each chunk's input tiles
+ * V are transformed alike, then
+ * - FORWARD: M = U . V, with U the kernels' transforms, back to top's 2x2 tiles;
+ * - GRAD_WEIGHTS: M = the gradient's transforms D, and S += D . V^T, each thread its
+ *   own S, the threads' sums added in order (the result does not depend on timing),
+ *   then the kernels' gradient G^T S G.
+ * Returns 0, or -1 with a Python error set. */
+static int FN(winograd)(int direction, const real *input, real *weights, real *top,
+                        int batch, int n_in, int height, int width, int n_out, int pad_r,
+                        int pad_c, int oh, int ow)
 {
+    const int forward = direction == FORWARD;
     const int th = FN(tiles_along)(oh), tw = FN(tiles_along)(ow);
     const int nb_max = FN(winograd_chunk_size)(batch, th * tw, parallel_threads(batch));
     const int n_chunks = (batch + nb_max - 1) / nb_max;
     const int threads = parallel_threads(n_chunks);
-    real *U = (real *)malloc((size_t)16 * n_out * n_in * sizeof(real));
-    if (U == NULL) {
+    const size_t pairs = (size_t)16 * n_out * n_in;  /* U, or one thread's S */
+    real *US = forward ? (real *)malloc(pairs * sizeof(real))
+                       : (real *)calloc(pairs * threads, sizeof(real));
+    if (US == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    FN(winograd_kernels)(weights, n_out, n_in, U);
+    if (forward) FN(winograd_kernels)(weights, n_out, n_in, US);
     int failed = 0;
     const int blas_threads = threads > 1 ? blas_single_thread() : 0;
     #pragma omp parallel num_threads(threads)
@@ -316,21 +325,30 @@ static int FN(winograd)(const real *input, const real *weights, real *output, in
         real *M = (real *)malloc((size_t)16 * n_out * most_tiles * sizeof(real));
         real *plane = (real *)malloc((size_t)(2 * th + 2) * (2 * tw + 2) * sizeof(real));
         real *h = (real *)malloc((size_t)8 * (th + 1) * tw * sizeof(real));
+        real *S = forward ? NULL : US + pairs * thread_number();
         const int ok = V != NULL && M != NULL && plane != NULL && h != NULL;
         #pragma omp for schedule(static)
         for (int chunk = 0; chunk < n_chunks; chunk++) {
             const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
             const int tiles = nb * th * tw;
+            real *chunk_top = top + (npy_intp)b0 * n_out * oh * ow;
             if (!ok) continue;
             FN(winograd_inputs)(input + (npy_intp)b0 * n_in * height * width, nb, n_in,
                                 height, width, pad_r, pad_c, th, tw, plane, h, V);
-            for (int xi = 0; xi < 16; xi++)  /* M[xi] = U[xi] . V[xi] */
-                FN(gemm_rm)('N', 'N', n_out, tiles, n_in, 1, U + (npy_intp)xi * n_out * n_in,
-                            n_in, V + (npy_intp)xi * n_in * tiles, tiles, 0,
-                            M + (npy_intp)xi * n_out * tiles, tiles);
-            FN(winograd_outputs_in_place)(M, (npy_intp)n_out * tiles);
-            FN(winograd_place)(M, nb, n_out, oh, ow, th, tw,
-                               output + (npy_intp)b0 * n_out * oh * ow);
+            if (forward) {
+                for (int xi = 0; xi < 16; xi++)  /* M[xi] = U[xi] . V[xi] */
+                    FN(gemm_rm)('N', 'N', n_out, tiles, n_in, 1, US + (npy_intp)xi * n_out * n_in,
+                                n_in, V + (npy_intp)xi * n_in * tiles, tiles, 0,
+                                M + (npy_intp)xi * n_out * tiles, tiles);
+                FN(winograd_outputs_in_place)(M, (npy_intp)n_out * tiles);
+                FN(winograd_place)(M, nb, n_out, oh, ow, th, tw, chunk_top);
+            } else {
+                FN(winograd_grads)(chunk_top, nb, n_out, oh, ow, th, tw, plane, h, M);
+                for (int xi = 0; xi < 16; xi++)  /* S[xi] += D[xi] . V[xi]^T */
+                    FN(gemm_rm)('N', 'T', n_out, n_in, tiles, 1, M + (npy_intp)xi * n_out * tiles,
+                                tiles, V + (npy_intp)xi * n_in * tiles, tiles, 1,
+                                S + (size_t)xi * n_out * n_in, n_in);
+            }
         }
         if (!ok) {
             #pragma omp atomic write
@@ -342,72 +360,12 @@ static int FN(winograd)(const real *input, const real *weights, real *output, in
         free(h);
     }
     blas_restore_threads(blas_threads);
-    free(U);
-    if (failed) {
-        PyErr_NoMemory();
-        return -1;
+    if (!forward) {
+        for (int t = 1; t < threads; t++)
+            for (size_t i = 0; i < pairs; i++) US[i] += US[t * pairs + i];
+        if (!failed) FN(winograd_sums_out)(US, n_out, n_in, weights);
     }
-    return 0;
-}
-
-/* The gradient of the 3x3 kernels `weights` (n_out, n_in, 3, 3) of the correlation
- * above, given its input and the gradient of its output `top`. The chunks of the
- * batch are shared among the cores, each summing its own S; the threads' sums are
- * added in order, so the result does not depend on timing. Returns 0, or -1 with a
- * Python error set. */
-static int FN(winograd_grad_weights)(const real *input, const real *top, real *weights,
-                                     int batch, int n_in, int height, int width, int n_out,
-                                     int pad_r, int pad_c, int oh, int ow)
-{
-    const int th = FN(tiles_along)(oh), tw = FN(tiles_along)(ow);
-    const int nb_max = FN(winograd_chunk_size)(batch, th * tw, parallel_threads(batch));
-    const int n_chunks = (batch + nb_max - 1) / nb_max;
-    const int threads = parallel_threads(n_chunks);
-    const size_t sum_size = (size_t)16 * n_out * n_in;
-    real *sums = (real *)calloc(sum_size * threads, sizeof(real));
-    if (sums == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    int failed = 0;
-    const int blas_threads = threads > 1 ? blas_single_thread() : 0;
-    #pragma omp parallel num_threads(threads)
-    {
-        const npy_intp most_tiles = (npy_intp)nb_max * th * tw;
-        real *V = (real *)malloc((size_t)16 * n_in * most_tiles * sizeof(real));
-        real *D = (real *)malloc((size_t)16 * n_out * most_tiles * sizeof(real));
-        real *plane = (real *)malloc((size_t)(2 * th + 2) * (2 * tw + 2) * sizeof(real));
-        real *h = (real *)malloc((size_t)8 * (th + 1) * tw * sizeof(real));
-        real *S = sums + sum_size * thread_number();
-        const int ok = V != NULL && D != NULL && plane != NULL && h != NULL;
-        #pragma omp for schedule(static)
-        for (int chunk = 0; chunk < n_chunks; chunk++) {
-            const int b0 = chunk * nb_max, nb = batch - b0 < nb_max ? batch - b0 : nb_max;
-            const int tiles = nb * th * tw;
-            if (!ok) continue;
-            FN(winograd_inputs)(input + (npy_intp)b0 * n_in * height * width, nb, n_in,
-                                height, width, pad_r, pad_c, th, tw, plane, h, V);
-            FN(winograd_grads)(top + (npy_intp)b0 * n_out * oh * ow, nb, n_out, oh, ow, th,
-                               tw, plane, h, D);
-            for (int xi = 0; xi < 16; xi++)  /* S[xi] += D[xi] . V[xi]^T */
-                FN(gemm_rm)('N', 'T', n_out, n_in, tiles, 1, D + (npy_intp)xi * n_out * tiles,
-                            tiles, V + (npy_intp)xi * n_in * tiles, tiles, 1,
-                            S + (size_t)xi * n_out * n_in, n_in);
-        }
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        free(V);
-        free(D);
-        free(plane);
-        free(h);
-    }
-    blas_restore_threads(blas_threads);
-    for (int t = 1; t < threads; t++)
-        for (size_t i = 0; i < sum_size; i++) sums[i] += sums[t * sum_size + i];
-    if (!failed) FN(winograd_sums_out)(sums, n_out, n_in, weights);
-    free(sums);
+    free(US);
     if (failed) {
         PyErr_NoMemory();
         return -1;
