@@ -16,9 +16,14 @@
  * - the weight gradient gathers each kernel's nonzero values of an image, then sums
  *   g times the patch under each, a block of SPARSE_BLOCK values of a patch row at a
  *   time, and adds the block to the kernel's gradient once;
- * - the input gradient lists an image's nonzero values by output pixel, then sums
- *   each image pixel's gradient from the pixels whose patches cover it, two sums
- *   taking turns so that the multiply-adds overlap.
+ * - the input gradient lists an image's nonzero values by output pixel, then, one
+ *   kernel position (u, v) at a time, sums each output pixel's values times the
+ *   kernels at (u, v) in registers (two sums taking turns so that the multiply-adds
+ *   overlap) and adds them to the image pixel under (u, v). A position at a time,
+ *   the kernels read are few enough to stay in the first cache (pixel by pixel over
+ *   all nine positions, they did not: the CNN's layers 2 and 3 alone, batch 128, an
+ *   output gradient like a pool's with 26 and 32 % nonzero values, 5.5 -> 3.2-3.8
+ *   and 5.0 -> 2.1-2.6 ms on 2026-12-06).
  *
  * It pays from SPARSE_MIN_CHANNELS channels (a vector's worth of float32) and where
  * at most SPARSE_MAX_PERCENT of the gradient is nonzero; it skips products with 0,
@@ -190,63 +195,54 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
  * 16 AVX registers. */
 #define PIXEL_VECTORS 4
 
-/* out[0 .. vectors * SPARSE_LANES) = the input gradient at one image pixel (y, x),
- * for a block of channels: the sum over the kernel positions (u, v) whose output
- * pixel (i, j) = (y + pad_r - u, x + pad_c - v) lies in the map, and over that
- * pixel's nonzero values g of kernel k (entries first[p] .. last[p] of kk and gg),
- * of g times the kernels' channels at (k, u, v) in wt (rows of ld). `vectors` is a
- * constant where it is called: the sums stay in registers. */
-static inline void FN(pixel_gradient)(const real *wt, npy_intp ld, npy_intp uv_stride,
-                                      const int vectors, int y, int x, int kh, int kw,
-                                      int pad_r, int pad_c, int oh, int ow, const int *first,
-                                      const int *last, const int *kk, const real *gg,
-                                      real *out)
+/* out[0 .. vectors * SPARSE_LANES) += the sum over entries e = first .. end - 1 of
+ * gg[e] times the kernel row w + row[e] (a block of channels of one kernel at one
+ * kernel position). `vectors` is a constant where it is called: the sums stay in
+ * registers, two of them, the entries taking turns, so that twice the additions
+ * are under way at once. */
+static inline void FN(entries_sum)(const real *w, const npy_intp *row, const real *gg,
+                                   int first, int end, const int vectors, real *out)
 {
-    /* two sums, the entries taking turns: twice the additions under way at once */
     FN(vec) sum[PIXEL_VECTORS], other[PIXEL_VECTORS];
     for (int q = 0; q < vectors; q++) sum[q] = other[q] = (FN(vec)){0};
-    for (int u = 0; u < kh; u++) {
-        const int i = y + pad_r - u;
-        if (i < 0 || i >= oh) continue;
-        for (int v = 0; v < kw; v++) {
-            const int j = x + pad_c - v;
-            if (j < 0 || j >= ow) continue;
-            const real *w_uv = wt + (u * kw + v) * uv_stride;
-            int e = first[i * ow + j];
-            const int end = last[i * ow + j];
-            for (; e + 1 < end; e += 2) {
-                const real *w = w_uv + kk[e] * ld, *w2 = w_uv + kk[e + 1] * ld;
-                const FN(vec) g = (FN(vec)){0} + gg[e], g2 = (FN(vec)){0} + gg[e + 1];
-                for (int q = 0; q < vectors; q++) {
-                    FN(vec) values, values2;
-                    memcpy(&values, w + q * SPARSE_LANES, sizeof values);
-                    memcpy(&values2, w2 + q * SPARSE_LANES, sizeof values2);
-                    sum[q] += g * values;
-                    other[q] += g2 * values2;
-                }
-            }
-            if (e < end) {
-                const real *w = w_uv + kk[e] * ld;
-                const FN(vec) g = (FN(vec)){0} + gg[e];
-                for (int q = 0; q < vectors; q++) {
-                    FN(vec) values;
-                    memcpy(&values, w + q * SPARSE_LANES, sizeof values);
-                    sum[q] += g * values;
-                }
-            }
+    int e = first;
+    for (; e + 1 < end; e += 2) {
+        const real *w1 = w + row[e], *w2 = w + row[e + 1];
+        const FN(vec) g1 = (FN(vec)){0} + gg[e], g2 = (FN(vec)){0} + gg[e + 1];
+        for (int q = 0; q < vectors; q++) {
+            FN(vec) values1, values2;
+            memcpy(&values1, w1 + q * SPARSE_LANES, sizeof values1);
+            memcpy(&values2, w2 + q * SPARSE_LANES, sizeof values2);
+            sum[q] += g1 * values1;
+            other[q] += g2 * values2;
         }
     }
-    for (int q = 0; q < vectors; q++) sum[q] += other[q];
-    memcpy(out, sum, vectors * sizeof(FN(vec)));
+    if (e < end) {
+        const real *w1 = w + row[e];
+        const FN(vec) g1 = (FN(vec)){0} + gg[e];
+        for (int q = 0; q < vectors; q++) {
+            FN(vec) values1;
+            memcpy(&values1, w1 + q * SPARSE_LANES, sizeof values1);
+            sum[q] += g1 * values1;
+        }
+    }
+    for (int q = 0; q < vectors; q++) {
+        FN(vec) total;
+        memcpy(&total, out + q * SPARSE_LANES, sizeof total);
+        total += sum[q] + other[q];
+        memcpy(out + q * SPARSE_LANES, &total, sizeof total);
+    }
 }
 
 /* bottom (batch, channels, height, width) = the gradient of the images, from the
  * kernels `weights` and the output gradient `top`. Image by image, the nonzero values
- * of top are first listed by output pixel (kernel and value); then each pixel of the
- * image's gradient is summed in registers, a block of channels at a time, from the
- * listed values under the kernel positions that reach it, and the kernels' channels
- * there (the kernels turned to (u, v, k, c) first). Returns 0, or -1 with a Python
- * error set. */
+ * of top are first listed by output pixel (the kernel's row in the turned kernels,
+ * and the value); then, a block of channels and one kernel position (u, v) at a time,
+ * each output pixel's listed values times the kernels' channels at (u, v) are summed
+ * in registers and added to the image pixel that (u, v) reaches from there. One
+ * position's kernels (turned to (u, v, k, c) first) are a block small enough to stay
+ * in the core's first cache while every pixel reads them. Returns 0, or -1 with a
+ * Python error set. */
 static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real *top,
                                   int batch, int channels, int height, int width,
                                   int n_kernels, int kh, int kw, int pad_r, int pad_c,
@@ -264,16 +260,17 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
             for (int uv = 0; uv < kh * kw; uv++)
                 wt[uv * uv_stride + (npy_intp)k * channels + c] =
                     weights[((npy_intp)k * channels + c) * kh * kw + uv];
+    const int block = PIXEL_VECTORS * SPARSE_LANES;
     int failed = 0;
     #pragma omp parallel num_threads(parallel_threads(batch))
     {
         /* each output pixel's entries: first[p] .. last[p], one spare slot after them */
         int *first = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
-        int *kk = (int *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(int));
+        npy_intp *row = (npy_intp *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(npy_intp));
         real *gg = (real *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(real));
-        real *out = (real *)malloc(((size_t)image_pixels * channels + SPARSE_BLOCK) * sizeof(real));
+        real *out = (real *)malloc(((size_t)image_pixels * channels + 1) * sizeof(real));
         int *last = first + pixels + 1;
-        const int ok = first != NULL && kk != NULL && gg != NULL && out != NULL;
+        const int ok = first != NULL && row != NULL && gg != NULL && out != NULL;
         #pragma omp for schedule(static)
         for (int b = 0; b < batch; b++) {
             if (!ok) continue;
@@ -290,34 +287,38 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
             for (int k = 0; k < n_kernels; k++)
                 for (int p = 0; p < pixels; p++) {
                     const real g = grad[(npy_intp)k * pixels + p];
-                    kk[last[p]] = k;
+                    row[last[p]] = (npy_intp)k * channels;
                     gg[last[p]] = g;
                     last[p] += g != 0;
                 }
-            for (int y = 0; y < height; y++)  /* each pixel, its channels last in out */
-                for (int x = 0; x < width; x++) {
-                    real *o = out + ((npy_intp)y * width + x) * channels;
-                    int c = 0;
-                    for (; c + PIXEL_VECTORS * SPARSE_LANES <= channels;
-                         c += PIXEL_VECTORS * SPARSE_LANES)
-                        FN(pixel_gradient)(wt + c, channels, uv_stride, PIXEL_VECTORS, y, x, kh,
-                                           kw, pad_r, pad_c, oh, ow, first, last, kk, gg, o + c);
-                    for (; c + SPARSE_LANES <= channels; c += SPARSE_LANES)
-                        FN(pixel_gradient)(wt + c, channels, uv_stride, 1, y, x, kh, kw,
-                                           pad_r, pad_c, oh, ow, first, last, kk, gg, o + c);
-                    for (; c < channels; c++) {  /* the last few channels, one by one */
-                        real sum = 0;
-                        for (int u = 0; u < kh; u++)
-                            for (int v = 0; v < kw; v++) {
-                                const int i = y + pad_r - u, j = x + pad_c - v;
-                                if (i < 0 || i >= oh || j < 0 || j >= ow) continue;
-                                const real *w_uv = wt + (u * kw + v) * uv_stride + c;
-                                for (int e = first[i * ow + j]; e < last[i * ow + j]; e++)
-                                    sum += gg[e] * w_uv[(npy_intp)kk[e] * channels];
-                            }
-                        o[c] = sum;
+            memset(out, 0, (size_t)image_pixels * channels * sizeof(real));
+            for (int c = 0; c < channels; c += block)  /* each pixel's channels last in out */
+            for (int u = 0; u < kh; u++)
+            for (int v = 0; v < kw; v++) {
+                const real *w_uv = wt + (u * kw + v) * uv_stride + c;
+                /* the output pixels (i, j) whose image pixel (i + u - pad_r, j + v - pad_c)
+                 * is inside the image */
+                const int i_first = pad_r - u > 0 ? pad_r - u : 0;
+                const int i_end = height + pad_r - u < oh ? height + pad_r - u : oh;
+                const int j_first = pad_c - v > 0 ? pad_c - v : 0;
+                const int j_end = width + pad_c - v < ow ? width + pad_c - v : ow;
+                for (int i = i_first; i < i_end; i++)
+                    for (int j = j_first; j < j_end; j++) {
+                        const int p = i * ow + j;
+                        real *o = out + ((npy_intp)(i + u - pad_r) * width + j + v - pad_c)
+                                        * channels + c;
+                        if (c + block <= channels) {
+                            FN(entries_sum)(w_uv, row, gg, first[p], last[p], PIXEL_VECTORS, o);
+                            continue;
+                        }
+                        int q = 0;  /* the last channels: vectors, then one by one */
+                        for (; c + q + SPARSE_LANES <= channels; q += SPARSE_LANES)
+                            FN(entries_sum)(w_uv + q, row, gg, first[p], last[p], 1, o + q);
+                        for (; c + q < channels; q++)
+                            for (int e = first[p]; e < last[p]; e++)
+                                o[q] += gg[e] * w_uv[row[e] + q];
                     }
-                }
+            }
             real *image = bottom + (npy_intp)b * channels * image_pixels;
             for (int c = 0; c < channels; c++)  /* back to (c, y, x) */
                 for (int q = 0; q < image_pixels; q++)
@@ -328,7 +329,7 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
             failed = 1;
         }
         free(first);
-        free(kk);
+        free(row);
         free(gg);
         free(out);
     }
