@@ -40,7 +40,7 @@ class SparsePays(Corr2dOp):
     *(npy_float64 *)PyArray_DATA({out}) = sparse_pays_{name}(
         (npy_float32 *)PyArray_DATA({other}), PyArray_SIZE({other}),
         (npy_float32 *)PyArray_DATA({grad}), (int)PyArray_DIMS({grad})[0],
-        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims});"""
+        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims}, 0);"""
 
     def c_dtype(self, node):
         return "float32"
@@ -121,4 +121,18 @@ def test_values_that_are_not_finite_give_what_the_gemm_gives(not_finite):
     expected = gradients(images, grad, kernels, "valid", NUMPY)
     assert np.isnan(expected[0 if not_finite == "images" else 1]).any()
     for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # numpy's inf - inf
+def test_a_nan_or_infinity_in_the_gradient_is_one_of_its_nonzero_values():
+    """The lists of nonzero values test eight at a time: NaN is not 0 there either."""
+    images, grad = values((4, 8, 9, 9), (5, 3, 3), "valid", "float32", nonzero=0.25)
+    kernels = np.random.default_rng(3).integers(-3, 4, (5, 8, 3, 3)).astype("float32")
+    grad[1, 2, 3, 4], grad[2, 0, 5, 1], grad[3, 4, 0, 6] = np.nan, np.inf, -0.0
+    assert takes_sparse_path(images, grad) and takes_sparse_path(kernels, grad, channels=8)
+    got = gradients(images, grad, kernels, "valid", C_MODE)
+    expected = gradients(images, grad, kernels, "valid", NUMPY)
+    for g, e in zip(got, expected):
+        assert np.isnan(e).any()
         np.testing.assert_array_equal(g, e)

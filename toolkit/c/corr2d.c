@@ -242,12 +242,13 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
     }
     if (direction == GRAD_WEIGHTS
             && FN(sparse_pays)(bottom, (npy_intp)batch * channels * height * width, top, batch,
-                               channels, n_kernels, oh, ow))
+                               channels, n_kernels, oh, ow,
+                               (npy_intp)(height + 2 * pad_r) * (width + 2 * pad_c) * channels))
         return FN(sparse_grad_weights)(bottom, top, weights, batch, channels, height, width,
                                        n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (direction == GRAD_INPUTS
             && FN(sparse_pays)(weights, (npy_intp)weights_size, top, batch, channels,
-                               n_kernels, oh, ow))
+                               n_kernels, oh, ow, (npy_intp)n_kernels * channels))
         return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))

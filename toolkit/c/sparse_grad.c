@@ -54,13 +54,68 @@ static int FN(all_finite)(const real *x, npy_intp n)
     return finite;
 }
 
+/* Listing the nonzero values of an array, with a key (an int) for each one's place:
+ * a step of the loop per value, as plain C, keeps the next list slot waiting on the
+ * last test; with AVX2, eight values are tested at once and the nonzero ones moved
+ * to the front of the vector (and their keys alike) by one permutation, which
+ * `pack_order` holds for each of the 256 outcomes of the eight tests. */
+#include <limits.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+typedef unsigned char FN(pack_order)[256][8];
+
+/* order[mask] = the places of mask's set bits, in order, then zeros. */
+static void FN(make_pack_order)(FN(pack_order) order)
+{
+    for (int mask = 0; mask < 256; mask++) {
+        int j = 0;
+        for (int bit = 0; bit < 8; bit++)
+            if (mask >> bit & 1) order[mask][j++] = (unsigned char)bit;
+        for (; j < 8; j++) order[mask][j] = 0;
+    }
+}
+
+/* values, keys = the x[p] != 0 of x[0 .. n), in order, and key[p] for each; returns
+ * how many. values and keys have room for n + 8 (a vector's store runs past). */
+static int FN(nonzeros)(const real *x, const int *key, int n,
+                        const FN(pack_order) order, real *values, int *keys)
+{
+    int count = 0, p = 0;
+#if defined(__AVX2__)
+    if (sizeof(real) == 4)  /* float32: eight to a vector */
+        for (; p + 8 <= n; p += 8) {
+            const __m256 v = _mm256_loadu_ps((const float *)x + p);
+            /* not equal, or unordered (NaN): as x[p] != 0 */
+            const int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(),
+                                                              _CMP_NEQ_UQ));
+            const __m256i to_front = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)order[mask]));
+            _mm256_storeu_ps((float *)values + count, _mm256_permutevar8x32_ps(v, to_front));
+            const __m256i k = _mm256_loadu_si256((const __m256i *)(key + p));
+            _mm256_storeu_si256((__m256i *)(keys + count),
+                                _mm256_permutevar8x32_epi32(k, to_front));
+            count += __builtin_popcount(mask);
+        }
+#endif
+    for (; p < n; p++) {  /* written without a branch: a zero's slot is reused */
+        values[count] = x[p];
+        keys[count] = key[p];
+        count += x[p] != 0;
+    }
+    return count;
+}
+
 /* Whether corr2d.c's gradient runs here: see above. `other` is what the gradient's
  * products skip a zero times, the images (weight gradient) or the kernels (input
- * gradient), of `size` values. */
+ * gradient), of `size` values; `places`, how far the lists reach into one padded
+ * image (weight gradient) or the kernels of one position (input gradient), which
+ * their keys, ints, must hold. */
 static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, int batch,
-                           int channels, int n_kernels, int oh, int ow)
+                           int channels, int n_kernels, int oh, int ow, npy_intp places)
 {
-    if (channels < SPARSE_MIN_CHANNELS) return 0;
+    if (channels < SPARSE_MIN_CHANNELS || places > INT_MAX) return 0;
     const npy_intp top_size = (npy_intp)batch * n_kernels * oh * ow;
     return 100 * FN(count_nonzero)(top, top_size) <= SPARSE_MAX_PERCENT * top_size
            && FN(all_finite)(other, size);
@@ -74,7 +129,7 @@ typedef real FN(vec) __attribute__((vector_size(32)));
 /* sum[q] += the sum over the n gathered values of g[w] * x[at[w] + q], for the
  * first `vectors` vectors of values (a constant where it is called: the sums stay in
  * registers). */
-static inline void FN(sparse_vectors)(const real *x, const npy_intp *at, const real *g,
+static inline void FN(sparse_vectors)(const real *x, const int *at, const real *g,
                                       int n, const int vectors, real *sum)
 {
     FN(vec) block[SPARSE_BLOCK / SPARSE_LANES];
@@ -97,7 +152,7 @@ static inline void FN(sparse_vectors)(const real *x, const npy_intp *at, const r
 }
 
 /* The same for len values, a block of SPARSE_BLOCK or half one at a time. */
-static void FN(sparse_row)(const real *x, const npy_intp *at, const real *g, int n, int len,
+static void FN(sparse_row)(const real *x, const int *at, const real *g, int n, int len,
                            real *sum)
 {
     int q = 0;
@@ -125,7 +180,7 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
     const size_t weights_size = (size_t)n_kernels * patch;
     const int threads = parallel_threads(batch);
     real *sums = (real *)calloc(weights_size * threads, sizeof(real));
-    npy_intp *pixel_at = (npy_intp *)malloc(((size_t)pixels + 1) * sizeof(npy_intp));
+    int *pixel_at = (int *)malloc(((size_t)pixels + 1) * sizeof(int));
     if (sums == NULL || pixel_at == NULL) {
         free(sums);
         free(pixel_at);
@@ -134,14 +189,16 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
     }
     for (int i = 0; i < oh; i++)  /* where output pixel (i, j)'s patch starts */
         for (int j = 0; j < ow; j++)
-            pixel_at[i * ow + j] = ((npy_intp)i * padded_width + j) * channels;
+            pixel_at[i * ow + j] = (i * padded_width + j) * channels;
+    FN(pack_order) order;
+    FN(make_pack_order)(order);
     int failed = 0;
     #pragma omp parallel num_threads(threads)
     {
         real *sum = sums + weights_size * thread_number();
         real *image = (real *)calloc(padded_size, sizeof(real));  /* zeros stay around */
-        npy_intp *at = (npy_intp *)malloc(((size_t)pixels + 1) * sizeof(npy_intp));
-        real *g = (real *)malloc(((size_t)pixels + 1) * sizeof(real));
+        int *at = (int *)malloc(((size_t)pixels + 8) * sizeof(int));
+        real *g = (real *)malloc(((size_t)pixels + 8) * sizeof(real));
         const int ok = image != NULL && at != NULL && g != NULL;
         #pragma omp for schedule(static)
         for (int b = 0; b < batch; b++) {
@@ -154,12 +211,7 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
                             in[((npy_intp)c * height + y) * width + x];
             for (int k = 0; k < n_kernels; k++) {
                 const real *grad = top + ((npy_intp)b * n_kernels + k) * pixels;
-                int n = 0;
-                for (int p = 0; p < pixels; p++) {  /* gathered without a branch */
-                    at[n] = pixel_at[p];
-                    g[n] = grad[p];
-                    n += grad[p] != 0;
-                }
+                const int n = FN(nonzeros)(grad, pixel_at, pixels, order, g, at);
                 for (int u = 0; u < kh; u++)
                     FN(sparse_row)(image + (npy_intp)u * padded_width * channels, at, g, n, row,
                                    sum + (npy_intp)k * patch + (npy_intp)u * row);
@@ -200,7 +252,7 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
  * kernel position). `vectors` is a constant where it is called: the sums stay in
  * registers, two of them, the entries taking turns, so that twice the additions
  * are under way at once. */
-static inline void FN(entries_sum)(const real *w, const npy_intp *row, const real *gg,
+static inline void FN(entries_sum)(const real *w, const int *row, const real *gg,
                                    int first, int end, const int vectors, real *out)
 {
     FN(vec) sum[PIXEL_VECTORS], other[PIXEL_VECTORS];
@@ -260,36 +312,54 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
             for (int uv = 0; uv < kh * kw; uv++)
                 wt[uv * uv_stride + (npy_intp)k * channels + c] =
                     weights[((npy_intp)k * channels + c) * kh * kw + uv];
+    int *pixel_index = (int *)malloc(((size_t)pixels + 1) * sizeof(int));
+    if (pixel_index == NULL) {
+        free(wt);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int p = 0; p < pixels; p++) pixel_index[p] = p;
+    FN(pack_order) order;
+    FN(make_pack_order)(order);
     const int block = PIXEL_VECTORS * SPARSE_LANES;
     int failed = 0;
     #pragma omp parallel num_threads(parallel_threads(batch))
     {
-        /* each output pixel's entries: first[p] .. last[p], one spare slot after them */
+        /* each kernel's nonzero values and their pixels (nonzeros), then each output
+         * pixel's: entries first[p] .. last[p] - 1 of row and gg */
         int *first = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
-        npy_intp *row = (npy_intp *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(npy_intp));
-        real *gg = (real *)malloc(((size_t)n_kernels + 1) * pixels * sizeof(real));
-        real *out = (real *)malloc(((size_t)image_pixels * channels + 1) * sizeof(real));
         int *last = first + pixels + 1;
-        const int ok = first != NULL && row != NULL && gg != NULL && out != NULL;
+        const size_t most = (size_t)n_kernels * pixels + 8;
+        real *found = (real *)malloc(most * sizeof(real));
+        int *found_at = (int *)malloc(most * sizeof(int));
+        int *kernel_end = (int *)malloc(((size_t)n_kernels + 1) * sizeof(int));
+        int *row = (int *)malloc(most * sizeof(int));
+        real *gg = (real *)malloc(most * sizeof(real));
+        real *out = (real *)malloc(((size_t)image_pixels * channels + 1) * sizeof(real));
+        const int ok = first != NULL && found != NULL && found_at != NULL
+                       && kernel_end != NULL && row != NULL && gg != NULL && out != NULL;
         #pragma omp for schedule(static)
         for (int b = 0; b < batch; b++) {
             if (!ok) continue;
             const real *grad = top + (npy_intp)b * n_kernels * pixels;
+            int n = 0;
+            for (int k = 0; k < n_kernels; k++) {
+                n += FN(nonzeros)(grad + (npy_intp)k * pixels, pixel_index, pixels, order,
+                                  found + n, found_at + n);
+                kernel_end[k] = n;
+            }
             for (int p = 0; p < pixels; p++) last[p] = 0;
-            for (int k = 0; k < n_kernels; k++)  /* count, then list (written without a */
-                for (int p = 0; p < pixels; p++)  /* branch: a zero's slot is reused)   */
-                    last[p] += grad[(npy_intp)k * pixels + p] != 0;
+            for (int e = 0; e < n; e++) last[found_at[e]]++;  /* count, then list */
             for (int p = 0, at = 0; p < pixels; p++) {
                 first[p] = at;
-                at += last[p] + 1;
+                at += last[p];
                 last[p] = first[p];
             }
-            for (int k = 0; k < n_kernels; k++)
-                for (int p = 0; p < pixels; p++) {
-                    const real g = grad[(npy_intp)k * pixels + p];
-                    row[last[p]] = (npy_intp)k * channels;
-                    gg[last[p]] = g;
-                    last[p] += g != 0;
+            for (int k = 0, e = 0; k < n_kernels; k++)
+                for (; e < kernel_end[k]; e++) {
+                    const int p = found_at[e];
+                    row[last[p]] = k * channels;
+                    gg[last[p]++] = found[e];
                 }
             memset(out, 0, (size_t)image_pixels * channels * sizeof(real));
             for (int c = 0; c < channels; c += block)  /* each pixel's channels last in out */
@@ -329,11 +399,15 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
             failed = 1;
         }
         free(first);
+        free(found);
+        free(found_at);
+        free(kernel_end);
         free(row);
         free(gg);
         free(out);
     }
     free(wt);
+    free(pixel_index);
     if (failed) {
         PyErr_NoMemory();
         return -1;
