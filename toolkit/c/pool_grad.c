@@ -17,7 +17,10 @@
  * Row by row: the row's window maxima and gradients are first copied out to one
  * per column (`best`, `gradient`), so that the test then runs branch-free over
  * contiguous memory, which the compiler vectorizes (a branch per element, taken one
- * time in four, cost four times as much). Returns -1 without memory. */
+ * time in four, cost four times as much). The copies are made window by window,
+ * WC to a window, which the compiler also vectorizes: made column by column, they
+ * were single stores that the vector loads after them waited on (the CNN's layer 2
+ * alone, 0.72 -> 0.64 ms on 2026-12-06). Returns -1 without memory. */
 static int FN(pool_grad)(const real *x, const real *out, const real *grad_out, real *grad,
                          npy_intp planes, int height, int width, int oh, int ow)
 {
@@ -26,9 +29,10 @@ static int FN(pool_grad)(const real *x, const real *out, const real *grad_out, r
     int failed = 0;
     #pragma omp parallel num_threads(parallel_threads(planes / 64))
     {
-    /* each thread's own copies of one row of windows, one value per column */
-    real *best = (real *)malloc(2 * ((size_t)cols + 1) * sizeof(real));
-    real *gradient = best + cols + 1;
+    /* each thread's own copies of one row of windows, one value per column (WC to
+     * each of the ow windows: a partial window's extra one is never read) */
+    real *best = (real *)malloc(2 * ((size_t)ow * WC + 1) * sizeof(real));
+    real *gradient = best + ow * WC + 1;
     if (best == NULL) {
         #pragma omp atomic write
         failed = 1;
@@ -46,10 +50,12 @@ static int FN(pool_grad)(const real *x, const real *out, const real *grad_out, r
                 if (r % WR == 0) {  /* a new row of windows: spread its values */
                     const real *o = out + (p * oh + r / WR) * ow;
                     const real *go = grad_out + (p * oh + r / WR) * ow;
-                    for (c = 0; c < cols; c++) {
-                        best[c] = o[c / WC];
-                        gradient[c] = go[c / WC];
-                    }
+                    #pragma GCC ivdep
+                    for (int j = 0; j < ow; j++)
+                        for (int v = 0; v < WC; v++) {
+                            best[j * WC + v] = o[j];
+                            gradient[j * WC + v] = go[j];
+                        }
                 }
                 for (c = 0; c < cols; c++)
                     gr[c] = (real)GETS_GRADIENT(in[c], best[c]) * gradient[c];
