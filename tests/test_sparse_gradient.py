@@ -1,8 +1,8 @@
 """Both gradients of conv2d from a mostly-zero output gradient, as a max pool makes
-it (toolkit/c/sparse_grad.c, called by corr2d.c in --mode C): against the
-definition, each Op's numpy perform, on the shapes that take it and those that
-don't, and where skipping the zeros would change the sum (images or kernels that
-are not finite)."""
+it, and the correlation of mostly-zero images (toolkit/c/sparse_grad.c, called by
+corr2d.c in --mode C): against the definition, each Op's numpy perform, on the
+shapes that take it and those that don't, and where skipping the zeros would change
+the sum (images or kernels that are not finite)."""
 import numpy as np
 import pytensor
 import pytest
@@ -10,7 +10,7 @@ from pytensor import tensor as T
 from pytensor.graph.basic import Apply
 
 from toolkit import backends
-from toolkit.ops import Corr2dGradInputs, Corr2dGradWeights, Corr2dOp, conv_output_shape
+from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, Corr2dOp, conv_output_shape
 
 C_MODE = backends.compile_mode("C")
 NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
@@ -136,3 +136,26 @@ def test_a_nan_or_infinity_in_the_gradient_is_one_of_its_nonzero_values():
     for g, e in zip(got, expected):
         assert np.isnan(e).any()
         np.testing.assert_array_equal(g, e)
+
+
+def forward(images, kernels, border_mode, mode):
+    I, K = (T.tensor4(dtype=images.dtype) for _ in range(2))
+    return pytensor.function([I, K], Corr2d(border_mode)(I, K), mode=mode)(images, kernels)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("image_shape, kernel_shape, border_mode", CASES)
+def test_mostly_zero_images_give_the_definitions_correlation(dtype, image_shape, kernel_shape,
+                                                             border_mode):
+    """The forward pass turned around into the input gradient's sum: images with about
+    a quarter of their values nonzero (small integers: exact sums in any order)."""
+    rng = np.random.default_rng(5)
+    images = (rng.integers(-3, 4, image_shape) * (rng.random(image_shape) < 0.25)).astype(dtype)
+    kernels = rng.integers(-3, 4, (kernel_shape[0], image_shape[1], *kernel_shape[1:])
+                           ).astype(dtype)
+    if dtype == "float32" and kernel_shape[0] >= 8:  # the kernels, the vectors' channels
+        assert takes_sparse_path(kernels, images, channels=kernel_shape[0])
+    got = forward(images, kernels, border_mode, C_MODE)
+    expected = forward(images, kernels, border_mode, NUMPY)
+    assert (expected != 0).mean() > 0.3
+    np.testing.assert_array_equal(got, expected)

@@ -3,8 +3,9 @@
  * chunk multiplies them with the weights, and the input gradient is scattered back
  * in C ("col2im"). Forward and for the weight gradient, the 3x3 correlations with
  * enough channels take Winograd's F(2x2, 3x3) and F(3x3, 2x2) instead (winograd.c,
- * where winograd_pays says when); and the weight gradient of an output gradient
- * that is mostly zeros, as under a max pool, skips them (sparse_grad.c, where
+ * where winograd_pays says when); and both gradients of an output gradient that is
+ * mostly zeros, as under a max pool, and the forward pass of images that are,
+ * as after a rectifier, a pool and dropout, skip them (sparse_grad.c, where
  * sparse_pays says so: before Winograd, which it beats there).
  *
  * Theano's names for the three arrays: `bottom` the images (batch, channels,
@@ -272,6 +273,11 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
                                n_kernels, oh, ow, (npy_intp)n_kernels * channels))
         return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
+    if (direction == FORWARD
+            && FN(sparse_pays)(weights, (npy_intp)weights_size, bottom, batch, n_kernels,
+                               channels, height, width, (npy_intp)n_kernels * channels))
+        return FN(sparse_forward)(bottom, weights, top, batch, channels, height, width,
+                                  n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
         return FN(winograd)(direction, bottom, weights, top, batch, channels, height, width,
                             n_kernels, pad_r, pad_c, oh, ow);

@@ -30,8 +30,14 @@
  * which is the same only where the other factor, the images or the kernels, is
  * finite (0 * inf is NaN): corr2d.c takes this path only then (sparse_pays). The
  * threads share the images; the weight gradient's per-thread sums are added in
- * order, so the result does not depend on timing. Compiled once per node, before
- * corr2d.c, which calls it (see the top of corr2d.c for `real` and FN). */
+ * order, so the result does not depend on timing.
+ *
+ * The forward pass of images that are mostly zeros is the input gradient's sum
+ * turned around (sparse_forward, at the end): the CNN's layers 2 and 3 read maps
+ * after a rectifier, a pool and dropout, 16 and 38 % nonzero on MNIST (layer 2
+ * alone: 4.4-4.9 ms by Winograd, 3.4-3.6 here; layer 3: 3.3-3.5 by im2col, 2.9).
+ * Compiled once per node, before corr2d.c, which calls it (see the top of corr2d.c
+ * for `real` and FN). */
 
 #define SPARSE_MIN_CHANNELS 8
 #define SPARSE_MAX_PERCENT 40
@@ -413,6 +419,36 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
         return -1;
     }
     return 0;
+}
+
+/* The forward correlation where the images are mostly zeros (the CNN's layer 2 reads
+ * the first layer's rectified, pooled maps after dropout: about 16 % of them
+ * nonzero). Turned around, it is the input gradient's sum above: top[k][i][j] sums
+ * bottom[c][i + u - pad_r][j + v - pad_c] times weights[k][c][u][v], which is
+ * the input gradient of the "output gradient" bottom, with the kernels' roles of
+ * kernel and channel swapped and each kernel flipped (u -> kh - 1 - u, v alike),
+ * padded kh - 1 - pad_r and kw - 1 - pad_c. Returns 0, or -1 with a Python error
+ * set. */
+static int FN(sparse_forward)(const real *bottom, const real *weights, real *top, int batch,
+                              int channels, int height, int width, int n_kernels, int kh,
+                              int kw, int pad_r, int pad_c, int oh, int ow)
+{
+    real *turned = (real *)malloc(((size_t)n_kernels * channels * kh * kw + 1) * sizeof(real));
+    if (turned == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int k = 0; k < n_kernels; k++)  /* turned[c][k][kh - 1 - u][kw - 1 - v] */
+        for (int c = 0; c < channels; c++)
+            for (int u = 0; u < kh; u++)
+                for (int v = 0; v < kw; v++)
+                    turned[(((npy_intp)c * n_kernels + k) * kh + kh - 1 - u) * kw + kw - 1 - v] =
+                        weights[(((npy_intp)k * channels + c) * kh + u) * kw + v];
+    const int failed = FN(sparse_grad_inputs)(top, turned, bottom, batch, n_kernels, oh, ow,
+                                              channels, kh, kw, kh - 1 - pad_r, kw - 1 - pad_c,
+                                              height, width);
+    free(turned);
+    return failed;
 }
 
 #undef SPARSE_LANES
