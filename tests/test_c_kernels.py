@@ -125,8 +125,8 @@ def test_c_mode_rewrites_compute_what_pytensor_computes():
 def test_threaded_elemwise_computes_what_pytensor_computes(dtype):
     """ThreadedElemwise's flat loop on every core against PyTensor's own Elemwise:
     fused loops with several outputs and a single-value input, an update made in
-    place, a transposed input (no flat loop there: Elemwise's own), arrays large
-    enough for every core and one too small to share."""
+    place, views (transposed, sliced, flipped: the flat loop reads them once copied
+    contiguous), arrays large enough for every core and one too small to share."""
     rng = np.random.default_rng(8)
     A, B = T.matrix(dtype=dtype), T.matrix(dtype=dtype)
     s = T.scalar(dtype=dtype)
@@ -137,7 +137,9 @@ def test_threaded_elemwise_computes_what_pytensor_computes(dtype):
 
     new_acc = c(0.9) * acc + c(0.1) * A ** 2  # RMSprop, as the scripts write it
     updates = [(acc, new_acc), (w, w - c(0.01) * A / T.sqrt(new_acc + c(1e-6)))]
-    outputs = [T.exp(A) * s + B, T.tanh(A.T) - B.T, A[:3, :4] * c(2) - s]
+    # views read by the flat loop once copied: transposed, a slice, flipped (as the
+    # conv kernels' gradient is)
+    outputs = [T.exp(A) * s + B, T.tanh(A.T) - B.T, A[:3, :4] * c(2) - s, A[::-1, ::-1] * B]
     values = [rng.standard_normal((700, 600)).astype(dtype),
               rng.standard_normal((700, 600)).astype(dtype), np.asarray(1.5, dtype)]
     results = {}

@@ -338,15 +338,18 @@ def parallel_dot(fgraph, node):
 # --- PyTensor's elementwise loops, on every core ------------------------------------
 
 class ThreadedElemwise(Elemwise):
-    """PyTensor's Elemwise with one more path in its C: where every array is
-    contiguous and of one size (inputs of a single value aside), a flat loop
-    shared among the cores. PyTensor has such a loop only for shapes known when the
+    """PyTensor's Elemwise with one more path in its C: where every array is of
+    one size (inputs of a single value aside) and the outputs contiguous, a flat
+    loop shared among the cores (an input that is a strided view copied contiguous
+    first). PyTensor has such a loop only for shapes known when the
     graph is built, which the scripts' are not; every other case runs Elemwise's
     own loops. PyTensor's in-place rewrite keeps the class (type(op)(...))."""
 
     def c_support_code(self, **kwargs):
-        # ckernel.h's parallel_threads: as the kernels of c/elementwise.c, no more
-        # than one thread per 65536 elements
+        # ckernel.h's parallel_threads: no more than one thread per 16384 elements
+        # (a fused loop can be heavy: RMSprop's square root and division, in double
+        # where PyTensor writes its constants so, took 0.2 ms on one core for the
+        # CNN's 73,728 third-layer weights)
         return super().c_support_code(**kwargs) + (C_DIR / "ckernel.h").read_text()
 
     def c_compile_args(self, **kwargs):
@@ -380,22 +383,38 @@ class ThreadedElemwise(Elemwise):
         one_value = {n for n, v in names.items() if all(v.type.broadcastable)}
         full = [n for n in names if n not in one_value]
         size = f"PyArray_SIZE({onames[0]})"
-        condition = " && ".join(f"PyArray_IS_C_CONTIGUOUS({n}) && PyArray_SIZE({n}) == {size}"
-                                for n in full)
-        pointers = "".join(f"dtype_{n} *{n}_flat = (dtype_{n} *)PyArray_DATA({n});\n"
-                           for n in names)
+        # the outputs contiguous, every array of one size; an input that is a strided
+        # view (the conv kernels' gradient, flipped by a Subtensor, read by RMSprop)
+        # is copied contiguous first: a pass over it, instead of Elemwise's strided
+        # loops on one core
+        condition = " && ".join([f"PyArray_IS_C_CONTIGUOUS({n})" for n in onames if n in full]
+                                + [f"PyArray_SIZE({n}) == {size}" for n in full])
+        inputs = list(dict.fromkeys(n for n in inames if n in full))
+        views = "".join(f"PyArrayObject *{n}_c = PyArray_GETCONTIGUOUS({n});\n" for n in inputs)
+        made = " && ".join(f"{n}_c != NULL" for n in inputs) or "1"
+        releases = "".join(f"Py_XDECREF({n}_c);\n" for n in inputs)
+        pointers = "".join(
+            f"dtype_{n} *{n}_flat = (dtype_{n} *)PyArray_DATA({n}_c);\n" if n in inputs
+            else f"dtype_{n} *{n}_flat = (dtype_{n} *)PyArray_DATA({n});\n"
+            for n in names)
         loads = "".join(f"dtype_{n} {n}_f = {n}_flat[{'0' if n in one_value else 'i'}];\n"
                         for n in dict.fromkeys(inames))
         stores = "".join(f"dtype_{n} {n}_f;\n" for n in onames)
         results = "".join(f"{n}_flat[i] = {n}_f;\n" for n in onames)
         return f"""if ({condition}) {{
     const npy_intp n_flat = {size};
+    {views}
+    if (!({made})) {{
+        {releases}
+        {sub["fail"]}
+    }}
     {pointers}
-    #pragma omp parallel for schedule(static) num_threads(parallel_threads(n_flat / 65536))
+    #pragma omp parallel for schedule(static) num_threads(parallel_threads(n_flat / 16384))
     for (npy_intp i = 0; i < n_flat; i++) {{
         {loads}{stores}{{ {task} }}
         {results}
     }}
+    {releases}
 }}"""
 
     def c_code_cache_version_apply(self, node):
