@@ -113,11 +113,13 @@ static int FN(nonzeros)(const real *x, const int *key, int n,
     return count;
 }
 
-/* Whether corr2d.c's gradient runs here: see above. `other` is what the gradient's
- * products skip a zero times, the images (weight gradient) or the kernels (input
- * gradient), of `size` values; `places`, how far the lists reach into one padded
- * image (weight gradient) or the kernels of one position (input gradient), which
- * their keys, ints, must hold. */
+/* Whether corr2d.c's direction runs here: see above. `top` is what is mostly zeros,
+ * (batch, n_kernels, oh, ow): the output gradient, or the images for the forward
+ * pass, which is the input gradient turned around (`channels` then the kernels').
+ * `other` is what the products skip a zero times, the images (weight gradient) or
+ * the kernels (input gradient, forward pass), of `size` values; `places`, how far the
+ * lists reach into one padded image (weight gradient) or the kernels of one position
+ * (input gradient), which their keys, ints, must hold. */
 static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, int batch,
                            int channels, int n_kernels, int oh, int ow, npy_intp places)
 {
