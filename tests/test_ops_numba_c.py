@@ -11,7 +11,7 @@ import pytest
 from pytensor.compile.mode import Mode
 
 from toolkit import ckernel, ckernel_library, ops_numba
-from toolkit.ops import Corr2d, MaxPool, MaxPoolGrad
+from toolkit.ops import Corr2d, MaxPool, MaxPoolGrad, RectifyPool, RectifyPoolGrad
 from helpers import ROOT
 from test_backends import conv_net_graph
 
@@ -41,7 +41,9 @@ def c_functions():
     return [ops_numba.c_function(op, entry, node_of(op, *range(n)))[0]
             for op, entry, n in [(Corr2d("full"), "corr2d", 2),
                                  (MaxPool((2, 2), False), "max_pool", 1),
-                                 (MaxPoolGrad((2, 2), False), "pool_grad", 3)]]
+                                 (MaxPoolGrad((2, 2), False), "pool_grad", 3),
+                                 (RectifyPool((2, 2), False), "rectify_pool", 1),
+                                 (RectifyPoolGrad((2, 2), False), "pool_grad", 3)]]
 
 
 def numba_matches_perform():
@@ -51,7 +53,10 @@ def numba_matches_perform():
     inputs, outputs = conv_net_graph()
     expected = pytensor.function(inputs, outputs, mode=PERFORM)(*values)
     assert all(np.abs(e).max() > 1e-2 for e in expected[2:])  # gradients worth comparing
-    got = pytensor.function(inputs, outputs, mode="NUMBA")(*values)
+    numba = pytensor.function(inputs, outputs, mode="NUMBA")
+    names = {type(node.op).__name__ for node in numba.maker.fgraph.toposort()}
+    assert {"RectifyPool", "RectifyPoolGrad"} <= names and not {"MaxPool", "MaxPoolGrad"} & names
+    got = numba(*values)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-4)
 
@@ -69,13 +74,13 @@ def test_without_the_library_the_numba_loops_run_and_agree(fresh_libraries, monk
     monkeypatch.setattr(ckernel_library, "folder", lambda: tmp_path)
     monkeypatch.setattr(ckernel_library, "PRELUDE",
                         ckernel_library.PRELUDE + "#error a simulated failing compile\n")
-    assert c_functions() == [None] * 3
+    assert c_functions() == [None] * 5
     said = capfd.readouterr().err.splitlines()
     if has_compiler:
         assert len(said) == 2 and said[1].startswith("compiled no C kernels for Numba ("), said
-        assert len(list(tmp_path.glob("*.failed"))) == 3
+        assert len(list(tmp_path.glob("*.failed"))) == 5
     ckernel_library.load.cache_clear()
-    assert c_functions() == [None] * 3
+    assert c_functions() == [None] * 5
     assert capfd.readouterr().err == ""  # the failure is kept: not tried, not said again
     numba_matches_perform()
 

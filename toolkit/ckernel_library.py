@@ -48,6 +48,8 @@ ENTRIES = {
               "int pad_r, int pad_c, int oh, int ow",
     "max_pool": "const real *x, real *out, npy_intp planes, int height, int width, "
                 "int oh, int ow",
+    "rectify_pool": "const real *x, real *out, npy_intp planes, int height, int width, "
+                    "int oh, int ow",
     "pool_grad": "const real *x, const real *out, const real *grad_out, real *grad, "
                  "npy_intp planes, int height, int width, int oh, int ow",
 }

@@ -592,9 +592,21 @@ def jax_versions(fgraph):
     ops_jax.rewrite(fgraph)
 
 
-# after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100)
-BACKENDS = {"toolkit_numba_versions": (numba_versions, "numba"),
-            "toolkit_jax_versions": (jax_versions, "jax")}
-for name, (prepare, tag) in BACKENDS.items():
+def numba_fused_pools(fgraph):
+    """max_pool_2d(rectify(x)) and its gradient in one pass each (RectifyPool and
+    RectifyPoolGrad, whose Numba versions call their C): c_rewrites' two rewrites,
+    which --mode C runs too. Unfused, the Numba graph wrote the rectified map and
+    read it back, and its gradient, on one core."""
+    from pytensor.graph.rewriting.basic import dfs_rewriter
+    from toolkit import c_rewrites
+    dfs_rewriter(c_rewrites.rectify_pool, c_rewrites.rectify_pool_grad).rewrite(fgraph)
+
+
+# after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100);
+# the Numba graph's pools fused where --mode C fuses them (49.4)
+BACKENDS = {"toolkit_numba_versions": (numba_versions, "numba", 99),
+            "toolkit_jax_versions": (jax_versions, "jax", 99),
+            "toolkit_numba_fused_pools": (numba_fused_pools, "numba", 49.4)}
+for name, (prepare, tag, position) in BACKENDS.items():
     if name not in optdb.__db__:  # once per process, reload or not
-        optdb.register(name, BeforeLinking(prepare), tag, position=99)
+        optdb.register(name, BeforeLinking(prepare), tag, position=position)

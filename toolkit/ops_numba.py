@@ -287,9 +287,11 @@ def pool_sizes(op):
     return wr, wc, pooled
 
 
-def numba_max_pool(op, node=None, **kwargs):
+def numba_max_pool(op, node=None, entry="max_pool", start=-np.inf, **kwargs):
+    """MaxPool's version; RectifyPool's too (entry rectify_pool, each window's maximum
+    from 0 up)."""
     wr, wc, pooled = pool_sizes(op)
-    c_max_pool, version = c_function(op, "max_pool", node)
+    c_max_pool, version = c_function(op, entry, node)
     if c_max_pool is not None:
         @numba_njit
         def pool(planes, out):
@@ -302,7 +304,7 @@ def numba_max_pool(op, node=None, **kwargs):
             for p in prange(planes.shape[0]):
                 for i in range(oh):
                     for j in range(ow):
-                        best = -np.inf
+                        best = start
                         for r in range(i * wr, min((i + 1) * wr, height)):
                             for c in range(j * wc, min((j + 1) * wc, width)):
                                 value = planes[p, r, c]
@@ -321,7 +323,14 @@ def numba_max_pool(op, node=None, **kwargs):
     return max_pool, version
 
 
-def numba_max_pool_grad(op, node=None, **kwargs):
+def numba_rectify_pool(op, node=None, **kwargs):
+    return numba_max_pool(op, node, entry="rectify_pool", start=0.0)
+
+
+def numba_max_pool_grad(op, node=None, rectified=False, **kwargs):
+    """MaxPoolGrad's version; RectifyPoolGrad's too (rectified: an element gets its
+    window's gradient only where it is also >= 0). The C is the Op's own pool_grad.c,
+    with the Op's rule."""
     wr, wc, pooled = pool_sizes(op)
     c_pool_grad, version = c_function(op, "pool_grad", node)
     if c_pool_grad is not None:
@@ -342,14 +351,17 @@ def numba_max_pool_grad(op, node=None, **kwargs):
                         for r in range(i * wr, min((i + 1) * wr, height)):
                             for c in range(j * wc, min((j + 1) * wc, width)):
                                 # a product, as ops.MaxPoolGrad computes it: a NaN gradient spreads
-                                grad[p, r, c] = (planes[p, r, c] == best) * g
+                                x = planes[p, r, c]
+                                grad[p, r, c] = ((x == best) and (x >= 0 or not rectified)) * g
+
+    wrong_shape = f"{type(op).__name__}: the pooled maps or their gradient have the wrong shape"
 
     @numba_njit
     def max_pool_grad(x, out, grad_out):
         height, width = x.shape[-2], x.shape[-1]
         oh, ow = pooled(height, width)
         if out.shape[-2] != oh or out.shape[-1] != ow or grad_out.shape != out.shape:
-            raise ValueError("MaxPoolGrad: the pooled maps or their gradient have the wrong shape")
+            raise ValueError(wrong_shape)
         planes = np.ascontiguousarray(x).reshape(-1, height, width)
         maxima = np.ascontiguousarray(out).reshape(-1, oh, ow)
         grads = np.ascontiguousarray(grad_out).reshape(-1, oh, ow)
@@ -357,6 +369,10 @@ def numba_max_pool_grad(op, node=None, **kwargs):
         spread(planes, maxima, grads, grad)
         return grad.reshape(x.shape)
     return max_pool_grad, version
+
+
+def numba_rectify_pool_grad(op, node=None, **kwargs):
+    return numba_max_pool_grad(op, node, rectified=True)
 
 
 def keep_freed_memory():
@@ -384,9 +400,11 @@ def keep_freed_memory():
 def register():
     """Give PyTensor's Numba backend these versions; safe to call again."""
     keep_freed_memory()
-    from toolkit.ops import Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad
+    from toolkit.ops import (Corr2d, Corr2dGradInputs, Corr2dGradWeights, MaxPool, MaxPoolGrad,
+                             RectifyPool, RectifyPoolGrad)
     versions = {Corr2d: numba_corr2d, Corr2dGradWeights: numba_corr2d_grad_weights,
                 Corr2dGradInputs: numba_corr2d_grad_inputs, MaxPool: numba_max_pool,
-                MaxPoolGrad: numba_max_pool_grad}
+                MaxPoolGrad: numba_max_pool_grad, RectifyPool: numba_rectify_pool,
+                RectifyPoolGrad: numba_rectify_pool_grad}
     for op_class, funcify in versions.items():
         register_funcify_default_op_cache_key(op_class)(funcify)
