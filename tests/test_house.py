@@ -156,8 +156,9 @@ print(json.dumps([before, after, chosen]))
     before, after, chosen = json.loads(result.stdout.splitlines()[-1])
     before["environ"].pop("JAX_PLATFORMS", None), after["environ"].pop("JAX_PLATFORMS", None)
     # importing ops registers, and only registers, what has PyTensor's Numba and JAX
-    # compiles find the Ops' versions (neither numba nor jax is imported)
-    hooks = {"toolkit_numba_versions", "toolkit_jax_versions"}
+    # compiles find the Ops' versions, and the Numba compiles fuse the pools (neither
+    # numba nor jax is imported)
+    hooks = {"toolkit_numba_versions", "toolkit_jax_versions", "toolkit_numba_fused_pools"}
     assert set(after.pop("rewrites")) - set(before.pop("rewrites")) == hooks
     assert after == before
     assert chosen["config"]["blas__ldflags"] != before["config"]["blas__ldflags"]

@@ -593,13 +593,8 @@ def jax_versions(fgraph):
 
 
 def numba_fused_pools(fgraph):
-    """max_pool_2d(rectify(x)) and its gradient in one pass each (RectifyPool and
-    RectifyPoolGrad, whose Numba versions call their C): c_rewrites' two rewrites,
-    which --mode C runs too. Unfused, the Numba graph wrote the rectified map and
-    read it back, and its gradient, on one core."""
-    from pytensor.graph.rewriting.basic import dfs_rewriter
-    from toolkit import c_rewrites
-    dfs_rewriter(c_rewrites.rectify_pool, c_rewrites.rectify_pool_grad).rewrite(fgraph)
+    from toolkit import ops_numba
+    ops_numba.fuse_pools(fgraph)
 
 
 # after fusion (49) has gathered the arithmetic, beside JAX's own size rewrite (100);
