@@ -457,7 +457,7 @@ class RectifyPool(Pooling):
     """max_pool_2d(max(x, 0), ws, ignore_border) in one pass over x: each window's
     maximum, taken from 0 up (max is monotone, so this is the pool of the rectified
     map). A NaN in a window makes the window NaN, as numpy.maximum does."""
-    c_sources = ("rectify_pool.c",)
+    c_sources = ("max_pool.c", "rectify_pool.c")  # max_pool.c's pool_plane
     c_function = "rectify_pool"
 
     def perform(self, node, inputs, outputs):
