@@ -134,6 +134,17 @@ static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, in
 typedef real FN(vec) __attribute__((vector_size(32)));
 #define SPARSE_LANES ((int)(32 / sizeof(real)))
 
+/* out[0 .. vectors * SPARSE_LANES) += the vectors v, sums made in registers. */
+static inline void FN(add_vectors)(real *out, const FN(vec) *v, const int vectors)
+{
+    for (int q = 0; q < vectors; q++) {
+        FN(vec) total;
+        memcpy(&total, out + q * SPARSE_LANES, sizeof total);
+        total += v[q];
+        memcpy(out + q * SPARSE_LANES, &total, sizeof total);
+    }
+}
+
 /* sum[q] += the sum over the n gathered values of g[w] * x[at[w] + q], for the
  * first `vectors` vectors of values (a constant where it is called: the sums stay in
  * registers). */
@@ -151,12 +162,7 @@ static inline void FN(sparse_vectors)(const real *x, const int *at, const real *
             block[i] += gw * values;
         }
     }
-    for (int i = 0; i < vectors; i++) {
-        FN(vec) total;
-        memcpy(&total, sum + i * SPARSE_LANES, sizeof total);
-        total += block[i];
-        memcpy(sum + i * SPARSE_LANES, &total, sizeof total);
-    }
+    FN(add_vectors)(sum, block, vectors);
 }
 
 /* The same for len values, a block of SPARSE_BLOCK or half one at a time. */
@@ -286,12 +292,8 @@ static inline void FN(entries_sum)(const real *w, const int *row, const real *gg
             sum[q] += g1 * values1;
         }
     }
-    for (int q = 0; q < vectors; q++) {
-        FN(vec) total;
-        memcpy(&total, out + q * SPARSE_LANES, sizeof total);
-        total += sum[q] + other[q];
-        memcpy(out + q * SPARSE_LANES, &total, sizeof total);
-    }
+    for (int q = 0; q < vectors; q++) sum[q] += other[q];
+    FN(add_vectors)(out, sum, vectors);
 }
 
 /* bottom (batch, channels, height, width) = the gradient of the images, from the
