@@ -3,6 +3,7 @@
     python bench/profile_step.py                       # the CNN, --mode C, 30 steps
     python bench/profile_step.py --script 4_modern_net.py --mode JAX
     python bench/profile_step.py --save now        # keep the CNN's parts (docs/speed.md)
+    python bench/profile_step.py --params results/cnn.npz   # a trained net's step
 
 Runs the script itself on a small subset with PyTensor's profiler on, then times
 `--steps` steps of batch 128 of the script's own `train` function. For C and
@@ -52,12 +53,17 @@ def main(argv=None):
     parser.add_argument("--save", metavar="LABEL", help="the parts to results/profile_step.json")
     parser.add_argument("--repo", type=Path, default=ROOT,
                         help="the checkout whose script and kernels are profiled")
+    parser.add_argument("--params", type=Path,
+                        help="start from these weights (a --save file): a trained net's "
+                             "maps are more or less sparse than new ones, and the sparse "
+                             "kernels' speed follows")
     args = parser.parse_args(argv)
     repo = use_checkout(args.repo.resolve())
     import pytensor
     pytensor.config.profile = True  # every function the script compiles keeps a profile
     sys.argv = [args.script, "--epochs", "1", "--ntrain", "256", "--ntest", "100",
-                "--mode", args.mode]
+                "--mode", args.mode] + (["--params", str(args.params.resolve())]
+                                        if args.params else [])
     with contextlib.redirect_stdout(io.StringIO()):
         ns = runpy.run_path(str(repo / args.script), run_name="__main__")
     pytensor.config.profile = False  # no summary of every function at exit; ours below

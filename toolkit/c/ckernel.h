@@ -40,4 +40,12 @@ static int blas_single_thread(void) {
 static void blas_restore_threads(int n) {
     if (n > 1) openblas_set_num_threads(n);
 }
+
+/* n bytes starting on a cache line (64 bytes), or NULL; freed by free(). malloc's 16
+ * bytes put half of the 32-byte vector loads of a row across two lines, each then
+ * read twice. */
+static void *aligned_bytes(size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, n ? n : 1) == 0 ? p : NULL;
+}
 #endif

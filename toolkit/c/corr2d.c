@@ -270,14 +270,17 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
                                        n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (direction == GRAD_INPUTS
             && FN(sparse_pays)(weights, (npy_intp)weights_size, top, batch, channels,
-                               n_kernels, oh, ow, (npy_intp)n_kernels * channels))
+                               n_kernels, oh, ow, FN(input_places)(channels, height, width,
+                                                                   n_kernels, kh, kw, oh, ow)))
         return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     /* (the forward pass's lists are of the images' channels: enough of those too; the
      * first layer's one channel ran 3 times slower so) */
     if (direction == FORWARD && channels >= SPARSE_MIN_CHANNELS
             && FN(sparse_pays)(weights, (npy_intp)weights_size, bottom, batch, n_kernels,
-                               channels, height, width, (npy_intp)n_kernels * channels))
+                               channels, height, width, FN(input_places)(channels, height,
+                                                                         width, n_kernels,
+                                                                         kh, kw, oh, ow)))
         return FN(sparse_forward)(bottom, weights, top, batch, channels, height, width,
                                   n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))

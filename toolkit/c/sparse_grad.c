@@ -118,8 +118,8 @@ static int FN(nonzeros)(const real *x, const int *key, int n,
  * pass, which is the input gradient turned around (`channels` then the kernels').
  * `other` is what the products skip a zero times, the images (weight gradient) or
  * the kernels (input gradient, forward pass), of `size` values; `places`, how far the
- * lists reach into one padded image (weight gradient) or the kernels of one position
- * (input gradient), which their keys, ints, must hold. */
+ * lists reach into one padded image (weight gradient) or the turned kernels (input
+ * gradient, input_places), which their keys, ints, must hold. */
 static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, int batch,
                            int channels, int n_kernels, int oh, int ow, npy_intp places)
 {
@@ -127,6 +127,15 @@ static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, in
     const npy_intp top_size = (npy_intp)batch * n_kernels * oh * ow;
     return 100 * FN(count_nonzero)(top, top_size) <= SPARSE_MAX_PERCENT * top_size
            && FN(all_finite)(other, size);
+}
+
+/* How far the input gradient's keys and shifts reach into its turned kernels, at most
+ * (either way round, for the forward pass too): a row of kernel positions a column of
+ * either map. */
+static npy_intp FN(input_places)(int channels, int height, int width, int n_kernels, int kh,
+                                 int kw, int oh, int ow)
+{
+    return ((npy_intp)height + width + oh + ow + kh * kw) * n_kernels * (channels + 32);
 }
 
 /* 32 bytes of `real`s, one AVX register (gcc's vector extension: two SSE registers
@@ -210,7 +219,8 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
     #pragma omp parallel num_threads(threads)
     {
         real *sum = sums + weights_size * thread_number();
-        real *image = (real *)calloc(padded_size, sizeof(real));  /* zeros stay around */
+        real *image = (real *)aligned_bytes(padded_size * sizeof(real));
+        if (image != NULL) memset(image, 0, padded_size * sizeof(real));  /* zeros stay around */
         int *at = (int *)malloc(((size_t)pixels + 8) * sizeof(int));
         real *g = (real *)malloc(((size_t)pixels + 8) * sizeof(real));
         const int ok = image != NULL && at != NULL && g != NULL;
@@ -262,19 +272,19 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
 #define PIXEL_VECTORS 4
 
 /* out[0 .. vectors * SPARSE_LANES) += the sum over entries e = first .. end - 1 of
- * gg[e] times the kernel row w + row[e] (a block of channels of one kernel at one
- * kernel position). `vectors` is a constant where it is called: the sums stay in
+ * gg[e] times the kernel row w + shift + row[e] (a block of channels of one kernel at
+ * one kernel position). `vectors` is a constant where it is called: the sums stay in
  * registers, two of them, the entries taking turns, so that twice the additions
  * are under way at once. */
-static inline void FN(entries_sum)(const real *w, const int *row, const real *gg,
+static inline void FN(entries_sum)(const real *w, int shift, const int *row, const real *gg,
                                    int first, int end, const int vectors, real *out)
 {
     FN(vec) sum[PIXEL_VECTORS], other[PIXEL_VECTORS];
     for (int q = 0; q < vectors; q++) sum[q] = other[q] = (FN(vec)){0};
     int e = first;
     for (; e + 1 < end; e += 2) {
-        const real *w1 = w + row[e], *w2 = w + row[e + 1];
-        const FN(vec) g1 = (FN(vec)){0} + gg[e], g2 = (FN(vec)){0} + gg[e + 1];
+        const real *w1 = w + (row[e] + shift), *w2 = w + (row[e + 1] + shift);
+        const real g1 = gg[e], g2 = gg[e + 1];  /* a scalar times a vector: each lane */
         for (int q = 0; q < vectors; q++) {
             FN(vec) values1, values2;
             memcpy(&values1, w1 + q * SPARSE_LANES, sizeof values1);
@@ -284,8 +294,8 @@ static inline void FN(entries_sum)(const real *w, const int *row, const real *gg
         }
     }
     if (e < end) {
-        const real *w1 = w + row[e];
-        const FN(vec) g1 = (FN(vec)){0} + gg[e];
+        const real *w1 = w + (row[e] + shift);
+        const real g1 = gg[e];
         for (int q = 0; q < vectors; q++) {
             FN(vec) values1;
             memcpy(&values1, w1 + q * SPARSE_LANES, sizeof values1);
@@ -296,45 +306,80 @@ static inline void FN(entries_sum)(const real *w, const int *row, const real *gg
     FN(add_vectors)(out, sum, vectors);
 }
 
-/* bottom (batch, channels, height, width) = the gradient of the images, from the
- * kernels `weights` and the output gradient `top`. Image by image, the nonzero values
- * of top are first listed by output pixel (the kernel's row in the turned kernels,
- * and the value); then, a block of channels and one kernel position (u, v) at a time,
- * each output pixel's listed values times the kernels' channels at (u, v) are summed
- * in registers and added to the image pixel that (u, v) reaches from there. One
- * position's kernels (turned to (u, v, k, c) first) are a block small enough to stay
- * in the core's first cache while every pixel reads them. Returns 0, or -1 with a
- * Python error set. */
-static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real *top,
-                                  int batch, int channels, int height, int width,
-                                  int n_kernels, int kh, int kw, int pad_r, int pad_c,
-                                  int oh, int ow)
+/* The sum of the input gradient (and, turned around, of the forward pass) over kernels
+ * laid out for it: wt[b][uv][k][l] is kernel k's channel b * width + l at position
+ * uv = u * kw + v, a block of `width` channels (a multiple of a vector) after another,
+ * zeros past the last channel. Each block is contiguous: a row of positions of one
+ * block (3 x 128 kernels x 32 channels for the CNN's layer 3) is what every pixel's
+ * sum reads, and in one piece it shares the core's first cache evenly (rows of all
+ * the channels, 64 for layer 3, put every other line of it on the same half of the
+ * cache's sets). The kernels come from `weights` at k * k_step + c * c_step + uv, or
+ * + (kh * kw - 1 - uv) with `flip`: the input gradient reads (k, c, u, v) as it is,
+ * the forward pass reads it with kernels and channels swapped, flipped. */
+static void FN(lay_out_kernels)(real *wt, const real *weights, npy_intp k_step,
+                                npy_intp c_step, int flip, int n_kernels, int channels,
+                                int kh, int kw, int width)
+{
+    const int positions = kh * kw, blocks = (channels + width - 1) / width;
+    #pragma omp for schedule(static)
+    for (int bu = 0; bu < blocks * positions; bu++) {
+        const int b = bu / positions, uv = bu % positions;
+        const int from = flip ? positions - 1 - uv : uv;
+        real *to = wt + (npy_intp)bu * n_kernels * width;
+        for (int k = 0; k < n_kernels; k++)
+            for (int l = 0; l < width; l++) {
+                const int c = b * width + l;
+                to[(npy_intp)k * width + l] =
+                    c < channels ? weights[k * k_step + c * c_step + from] : 0;
+            }
+    }
+}
+
+/* bottom (batch, channels, height, width) = the sum over kernel positions (u, v) and
+ * kernels k of top[k][i][j] times kernel k's channels at (u, v), added at image pixel
+ * (i + u - pad_r, j + v - pad_c): the input gradient, with the kernels `weights` read
+ * as lay_out_kernels says. Image by image, the nonzero values of top are first listed
+ * by output pixel (their kernel's row in a block of wt, and the value); then, a block
+ * of channels and a row u of positions at a time, each image pixel (y, x) sums in
+ * registers the values of the output pixels (y + pad_r - u, j) that reach it, over
+ * the kw positions v = x + pad_c - j: a run of one output row, whose values are
+ * listed one after another, and whose kernels lie kw positions apart, one row of
+ * positions of the block. Returns 0, or -1 with a Python error set. */
+static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_step,
+                                 npy_intp c_step, int flip, const real *top, int batch,
+                                 int channels, int height, int width, int n_kernels,
+                                 int kh, int kw, int pad_r, int pad_c, int oh, int ow)
 {
     const int pixels = oh * ow, image_pixels = height * width;
-    const npy_intp uv_stride = (npy_intp)n_kernels * channels;
-    real *wt = (real *)malloc((size_t)kh * kw * uv_stride * sizeof(real));
-    if (wt == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (int k = 0; k < n_kernels; k++)  /* (k, c, u, v) to (u, v, k, c) */
-        for (int c = 0; c < channels; c++)
-            for (int uv = 0; uv < kh * kw; uv++)
-                wt[uv * uv_stride + (npy_intp)k * channels + c] =
-                    weights[((npy_intp)k * channels + c) * kh * kw + uv];
-    int *pixel_index = (int *)malloc(((size_t)pixels + 1) * sizeof(int));
-    if (pixel_index == NULL) {
+    /* a block: PIXEL_VECTORS vectors of channels, or fewer where there are fewer */
+    const int vectors = (channels + SPARSE_LANES - 1) / SPARSE_LANES < PIXEL_VECTORS
+                        ? (channels + SPARSE_LANES - 1) / SPARSE_LANES : PIXEL_VECTORS;
+    const int block = vectors * SPARSE_LANES, blocks = (channels + block - 1) / block;
+    const int padded = blocks * block;  /* channels, a whole number of blocks */
+    const int position = n_kernels * block;  /* one position of a block in wt */
+    const npy_intp block_size = (npy_intp)kh * kw * position;
+    real *wt = (real *)aligned_bytes((size_t)blocks * block_size * sizeof(real));
+    /* each output pixel's kernel rows are keyed minus its column j's positions, so
+     * that one shift, x + pad_c positions, reaches (u, v) from every j of a run */
+    int *pixel_index = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
+    if (wt == NULL || pixel_index == NULL) {
         free(wt);
+        free(pixel_index);
         PyErr_NoMemory();
         return -1;
     }
-    for (int p = 0; p < pixels; p++) pixel_index[p] = p;
+    int *column_key = pixel_index + pixels + 1;
+    for (int q = 0; q < pixels; q++) {
+        pixel_index[q] = q;
+        column_key[q] = -(q % ow) * position;
+    }
     FN(pack_order) order;
     FN(make_pack_order)(order);
-    const int block = PIXEL_VECTORS * SPARSE_LANES;
     int failed = 0;
     #pragma omp parallel num_threads(parallel_threads(batch))
     {
+        FN(lay_out_kernels)(wt, weights, k_step, c_step, flip, n_kernels, channels, kh, kw,
+                            block);  /* (the for's end waits for every thread) */
         /* each kernel's nonzero values and their pixels (nonzeros), then each output
          * pixel's: entries first[p] .. last[p] - 1 of row and gg */
         int *first = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
@@ -345,7 +390,7 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
         int *kernel_end = (int *)malloc(((size_t)n_kernels + 1) * sizeof(int));
         int *row = (int *)malloc(most * sizeof(int));
         real *gg = (real *)malloc(most * sizeof(real));
-        real *out = (real *)malloc(((size_t)image_pixels * channels + 1) * sizeof(real));
+        real *out = (real *)aligned_bytes(((size_t)image_pixels * padded + 1) * sizeof(real));
         const int ok = first != NULL && found != NULL && found_at != NULL
                        && kernel_end != NULL && row != NULL && gg != NULL && out != NULL;
         #pragma omp for schedule(static)
@@ -358,51 +403,48 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
                                   found + n, found_at + n);
                 kernel_end[k] = n;
             }
-            for (int p = 0; p < pixels; p++) last[p] = 0;
+            for (int q = 0; q < pixels; q++) last[q] = 0;
             for (int e = 0; e < n; e++) last[found_at[e]]++;  /* count, then list */
-            for (int p = 0, at = 0; p < pixels; p++) {
-                first[p] = at;
-                at += last[p];
-                last[p] = first[p];
+            for (int q = 0, at = 0; q < pixels; q++) {
+                first[q] = at;
+                at += last[q];
+                last[q] = first[q];
             }
             for (int k = 0, e = 0; k < n_kernels; k++)
                 for (; e < kernel_end[k]; e++) {
-                    const int p = found_at[e];
-                    row[last[p]] = k * channels;
-                    gg[last[p]++] = found[e];
+                    const int q = found_at[e];
+                    row[last[q]] = k * block + column_key[q];
+                    gg[last[q]++] = found[e];
                 }
-            memset(out, 0, (size_t)image_pixels * channels * sizeof(real));
-            for (int c = 0; c < channels; c += block)  /* each pixel's channels last in out */
-            for (int u = 0; u < kh; u++)
-            for (int v = 0; v < kw; v++) {
-                const real *w_uv = wt + (u * kw + v) * uv_stride + c;
-                /* the output pixels (i, j) whose image pixel (i + u - pad_r, j + v - pad_c)
-                 * is inside the image */
-                const int i_first = pad_r - u > 0 ? pad_r - u : 0;
-                const int i_end = height + pad_r - u < oh ? height + pad_r - u : oh;
-                const int j_first = pad_c - v > 0 ? pad_c - v : 0;
-                const int j_end = width + pad_c - v < ow ? width + pad_c - v : ow;
-                for (int i = i_first; i < i_end; i++)
-                    for (int j = j_first; j < j_end; j++) {
-                        const int p = i * ow + j;
-                        real *o = out + ((npy_intp)(i + u - pad_r) * width + j + v - pad_c)
-                                        * channels + c;
-                        if (c + block <= channels) {
-                            FN(entries_sum)(w_uv, row, gg, first[p], last[p], PIXEL_VECTORS, o);
-                            continue;
+            memset(out, 0, (size_t)image_pixels * padded * sizeof(real));
+            for (int c = 0; c < blocks; c++)  /* each pixel's channels last in out */
+            for (int u = 0; u < kh; u++) {
+                const real *w_u = wt + c * block_size + (npy_intp)u * kw * position;
+                for (int y = 0; y < height; y++) {
+                    const int i = y + pad_r - u;  /* the output row that u takes to row y */
+                    if (i < 0 || i >= oh) continue;
+                    for (int x = 0; x < width; x++) {
+                        /* the run: output columns j with 0 <= x + pad_c - j < kw */
+                        const int j_first = x + pad_c - kw + 1 > 0 ? x + pad_c - kw + 1 : 0;
+                        const int j_last = x + pad_c < ow - 1 ? x + pad_c : ow - 1;
+                        if (j_first > j_last) continue;
+                        const int begin = first[i * ow + j_first], end = last[i * ow + j_last];
+                        const int shift = (x + pad_c) * position;
+                        real *o = out + ((npy_intp)y * width + x) * padded + c * block;
+                        switch (vectors) {  /* a constant each: the sums stay in registers */
+                        case 1: FN(entries_sum)(w_u, shift, row, gg, begin, end, 1, o); break;
+                        case 2: FN(entries_sum)(w_u, shift, row, gg, begin, end, 2, o); break;
+                        case 3: FN(entries_sum)(w_u, shift, row, gg, begin, end, 3, o); break;
+                        default: FN(entries_sum)(w_u, shift, row, gg, begin, end,
+                                                 PIXEL_VECTORS, o);
                         }
-                        int q = 0;  /* the last channels: vectors, then one by one */
-                        for (; c + q + SPARSE_LANES <= channels; q += SPARSE_LANES)
-                            FN(entries_sum)(w_uv + q, row, gg, first[p], last[p], 1, o + q);
-                        for (; c + q < channels; q++)
-                            for (int e = first[p]; e < last[p]; e++)
-                                o[q] += gg[e] * w_uv[row[e] + q];
                     }
+                }
             }
             real *image = bottom + (npy_intp)b * channels * image_pixels;
             for (int c = 0; c < channels; c++)  /* back to (c, y, x) */
                 for (int q = 0; q < image_pixels; q++)
-                    image[(npy_intp)c * image_pixels + q] = out[(npy_intp)q * channels + c];
+                    image[(npy_intp)c * image_pixels + q] = out[(npy_intp)q * padded + c];
         }
         if (!ok) {
             #pragma omp atomic write
@@ -425,6 +467,20 @@ static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real 
     return 0;
 }
 
+/* bottom (batch, channels, height, width) = the gradient of the images, from the
+ * kernels `weights` (n_kernels, channels, kh, kw) and the output gradient `top`:
+ * the sum above, over the kernels as they are. Returns 0, or -1 with a Python error
+ * set. */
+static int FN(sparse_grad_inputs)(real *bottom, const real *weights, const real *top,
+                                  int batch, int channels, int height, int width,
+                                  int n_kernels, int kh, int kw, int pad_r, int pad_c,
+                                  int oh, int ow)
+{
+    return FN(sparse_inputs_sum)(bottom, weights, (npy_intp)channels * kh * kw, kh * kw, 0,
+                                 top, batch, channels, height, width, n_kernels, kh, kw,
+                                 pad_r, pad_c, oh, ow);
+}
+
 /* The forward correlation where the images are mostly zeros (the CNN's layer 2 reads
  * the first layer's rectified, pooled maps after dropout: about 16 % of them
  * nonzero). Turned around, it is the input gradient's sum above: top[k][i][j] sums
@@ -437,22 +493,9 @@ static int FN(sparse_forward)(const real *bottom, const real *weights, real *top
                               int channels, int height, int width, int n_kernels, int kh,
                               int kw, int pad_r, int pad_c, int oh, int ow)
 {
-    real *turned = (real *)malloc(((size_t)n_kernels * channels * kh * kw + 1) * sizeof(real));
-    if (turned == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (int k = 0; k < n_kernels; k++)  /* turned[c][k][kh - 1 - u][kw - 1 - v] */
-        for (int c = 0; c < channels; c++)
-            for (int u = 0; u < kh; u++)
-                for (int v = 0; v < kw; v++)
-                    turned[(((npy_intp)c * n_kernels + k) * kh + kh - 1 - u) * kw + kw - 1 - v] =
-                        weights[(((npy_intp)k * channels + c) * kh + u) * kw + v];
-    const int failed = FN(sparse_grad_inputs)(top, turned, bottom, batch, n_kernels, oh, ow,
-                                              channels, kh, kw, kh - 1 - pad_r, kw - 1 - pad_c,
-                                              height, width);
-    free(turned);
-    return failed;
+    return FN(sparse_inputs_sum)(top, weights, kh * kw, (npy_intp)channels * kh * kw, 1,
+                                 bottom, batch, n_kernels, oh, ow, channels, kh, kw,
+                                 kh - 1 - pad_r, kw - 1 - pad_c, height, width);
 }
 
 #undef SPARSE_LANES
