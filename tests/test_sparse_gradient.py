@@ -40,7 +40,36 @@ class SparsePays(Corr2dOp):
     *(npy_float64 *)PyArray_DATA({out}) = sparse_pays_{name}(
         (npy_float32 *)PyArray_DATA({other}), PyArray_SIZE({other}),
         (npy_float32 *)PyArray_DATA({grad}), (int)PyArray_DIMS({grad})[0],
-        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims}, 0);"""
+        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims}, 0, SPARSE_MAX_PERCENT);"""
+
+    def c_dtype(self, node):
+        return "float32"
+
+
+class SparseForwardPays(Corr2dOp):
+    """1.0 where corr2d.c's forward pass of these images and kernels (valid) runs as
+    sparse_grad.c's sum, else 0.0: corr2d.c's own sparse_forward_pays."""
+
+    def make_node(self, images, kernels):
+        return Apply(self, [T.as_tensor_variable(images), T.as_tensor_variable(kernels)],
+                     [T.dscalar()])
+
+    def perform(self, node, inputs, outputs):
+        raise NotImplementedError("sparse_forward_pays is C: run it in --mode C")
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        images, kernels = inputs
+        out = outputs[0]
+        h, w = (f"(int)PyArray_DIMS({images})[{d}]" for d in (2, 3))
+        kh, kw = (f"(int)PyArray_DIMS({kernels})[{d}]" for d in (2, 3))
+        return f"""
+    Py_XDECREF({out});
+    {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
+    if ({out} == NULL) {{ {sub["fail"]} }}
+    *(npy_float64 *)PyArray_DATA({out}) = sparse_forward_pays_{name}(
+        (npy_float32 *)PyArray_DATA({images}), (npy_float32 *)PyArray_DATA({kernels}),
+        (int)PyArray_DIMS({images})[0], (int)PyArray_DIMS({images})[1], {h}, {w},
+        (int)PyArray_DIMS({kernels})[0], {kh}, {kw}, {h} - {kh} + 1, {w} - {kw} + 1);"""
 
     def c_dtype(self, node):
         return "float32"
@@ -106,6 +135,27 @@ def test_which_gradients_take_the_sparse_path():
     assert not takes_sparse_path(few_channels, grad)
     images[1, 2, 3, 4] = np.inf
     assert not takes_sparse_path(images, sparse)
+
+
+def test_the_forward_pass_takes_denser_images_where_the_dense_pass_is_im2col():
+    """Layer 3's shapes (im2col: its 5 x 5 outputs are too few tiles for Winograd) take
+    the sparse sum up to SPARSE_FORWARD_MAX_PERCENT nonzero; layer 2's (Winograd) only
+    up to SPARSE_MAX_PERCENT; neither past it, nor with the first layer's one channel."""
+    rng = np.random.default_rng(6)
+
+    def sparse(image_shape, n_kernels, nonzero):
+        images = (rng.random(image_shape) * (rng.random(image_shape) < nonzero)
+                  ).astype("float32")
+        kernels = rng.standard_normal((n_kernels, image_shape[1], 3, 3)).astype("float32")
+        I, K = T.ftensor4(), T.ftensor4()
+        return bool(pytensor.function([I, K], SparseForwardPays()(I, K), mode=C_MODE)(
+            images, kernels))
+
+    layer2, layer3 = ((4, 32, 15, 15), 64), ((4, 64, 7, 7), 128)
+    assert sparse(*layer2, 0.3) and sparse(*layer3, 0.3)
+    assert sparse(*layer3, 0.5) and not sparse(*layer2, 0.5)
+    assert not sparse(*layer3, 0.7)
+    assert not sparse((4, 1, 28, 28), 32, 0.2)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")  # numpy's 0 * inf

@@ -6,7 +6,7 @@
  * where winograd_pays says when); and both gradients of an output gradient that is
  * mostly zeros, as under a max pool, and the forward pass of images that are,
  * as after a rectifier, a pool and dropout, skip them (sparse_grad.c, where
- * sparse_pays says so: before Winograd, which it beats there).
+ * sparse_pays and sparse_forward_pays say so: before Winograd, which it beats there).
  *
  * Theano's names for the three arrays: `bottom` the images (batch, channels,
  * height, width), `weights` the kernels (n_kernels, channels, kh, kw), `top` the
@@ -22,6 +22,24 @@
  * to the node, and ops.py defines FORWARD, GRAD_WEIGHTS, GRAD_INPUTS and
  * CONV_TARGET_COLUMNS. Arrays are C-contiguous.
  */
+
+/* Whether the forward pass runs as sparse_grad.c's sum (sparse_forward): where the
+ * images are mostly zeros, up to SPARSE_FORWARD_MAX_PERCENT nonzero where the dense
+ * pass would be im2col, SPARSE_MAX_PERCENT where Winograd pays. Its lists are of
+ * the images' channels: enough of those too (the first layer's one channel ran 3
+ * times slower so). */
+static int FN(sparse_forward_pays)(const real *bottom, const real *weights, int batch,
+                                   int channels, int height, int width, int n_kernels,
+                                   int kh, int kw, int oh, int ow)
+{
+    const int most = FN(winograd_pays)(FORWARD, channels, n_kernels, kh, kw, oh, ow)
+                     ? SPARSE_MAX_PERCENT : SPARSE_FORWARD_MAX_PERCENT;
+    return channels >= SPARSE_MIN_CHANNELS
+           && FN(sparse_pays)(weights, (npy_intp)n_kernels * channels * kh * kw, bottom, batch,
+                              n_kernels, channels, height, width,
+                              FN(input_places)(channels, height, width, n_kernels, kh, kw,
+                                               oh, ow), most);
+}
 
 /* How many images share one gemm: enough output pixels for the BLAS to run well,
  * few enough that the unrolled patches stay in the core's cache, and as many
@@ -265,22 +283,20 @@ static int FN(corr2d)(int direction, real *bottom, real *weights, real *top,
     if (direction == GRAD_WEIGHTS
             && FN(sparse_pays)(bottom, (npy_intp)batch * channels * height * width, top, batch,
                                channels, n_kernels, oh, ow,
-                               (npy_intp)(height + 2 * pad_r) * (width + 2 * pad_c) * channels))
+                               (npy_intp)(height + 2 * pad_r) * (width + 2 * pad_c) * channels,
+                               SPARSE_MAX_PERCENT))
         return FN(sparse_grad_weights)(bottom, top, weights, batch, channels, height, width,
                                        n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (direction == GRAD_INPUTS
             && FN(sparse_pays)(weights, (npy_intp)weights_size, top, batch, channels,
                                n_kernels, oh, ow, FN(input_places)(channels, height, width,
-                                                                   n_kernels, kh, kw, oh, ow)))
+                                                                   n_kernels, kh, kw, oh, ow),
+                               SPARSE_MAX_PERCENT))
         return FN(sparse_grad_inputs)(bottom, weights, top, batch, channels, height, width,
                                       n_kernels, kh, kw, pad_r, pad_c, oh, ow);
-    /* (the forward pass's lists are of the images' channels: enough of those too; the
-     * first layer's one channel ran 3 times slower so) */
-    if (direction == FORWARD && channels >= SPARSE_MIN_CHANNELS
-            && FN(sparse_pays)(weights, (npy_intp)weights_size, bottom, batch, n_kernels,
-                               channels, height, width, FN(input_places)(channels, height,
-                                                                         width, n_kernels,
-                                                                         kh, kw, oh, ow)))
+    if (direction == FORWARD
+            && FN(sparse_forward_pays)(bottom, weights, batch, channels, height, width,
+                                       n_kernels, kh, kw, oh, ow))
         return FN(sparse_forward)(bottom, weights, top, batch, channels, height, width,
                                   n_kernels, kh, kw, pad_r, pad_c, oh, ow);
     if (FN(winograd_pays)(direction, channels, n_kernels, kh, kw, oh, ow))
