@@ -136,6 +136,52 @@ static int FN(sparse_pays)(const real *other, npy_intp size, const real *top, in
            && FN(all_finite)(other, size);
 }
 
+/* image[c][q] = out[q][c] for the channels c < channels of pixels q < pixels, out's
+ * rows `stride` apart: the sums' pixels-by-channels back to the images' layout. With
+ * AVX2 and float32, 8 pixels by 8 channels at a time, turned in registers (one load
+ * per row of 8 channels, one store per row of 8 pixels; a value at a time, the loads
+ * ran down the columns of out, a cache line each); the edges a value at a time. */
+static void FN(pixels_to_channels)(real *image, const real *out, int pixels, int channels,
+                                   int stride)
+{
+    int q0 = 0;
+#if defined(__AVX2__)
+    if (sizeof(real) == 4)
+        for (; q0 + 8 <= pixels; q0 += 8) {
+            int c0 = 0;
+            for (; c0 + 8 <= channels; c0 += 8) {
+                const float *from = (const float *)out + (npy_intp)q0 * stride + c0;
+                __m256 r[8], t[8];
+                for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(from + (npy_intp)i * stride);
+                for (int i = 0; i < 8; i += 2) {  /* pairs of rows, interleaved */
+                    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+                }
+                for (int i = 0; i < 8; i += 4) {  /* then fours */
+                    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+                }
+                /* then the two halves: row j holds channel c0 + j of the 8 pixels */
+                const int lo[4] = {0, 1, 2, 3};
+                for (int j = 0; j < 4; j++) {
+                    t[j] = _mm256_permute2f128_ps(r[lo[j]], r[lo[j] + 4], 0x20);
+                    t[j + 4] = _mm256_permute2f128_ps(r[lo[j]], r[lo[j] + 4], 0x31);
+                }
+                for (int j = 0; j < 8; j++)
+                    _mm256_storeu_ps((float *)image + (npy_intp)(c0 + j) * pixels + q0, t[j]);
+            }
+            for (int c = c0; c < channels; c++)
+                for (int q = q0; q < q0 + 8; q++)
+                    image[(npy_intp)c * pixels + q] = out[(npy_intp)q * stride + c];
+        }
+#endif
+    for (int c = 0; c < channels; c++)
+        for (int q = q0; q < pixels; q++)
+            image[(npy_intp)c * pixels + q] = out[(npy_intp)q * stride + c];
+}
+
 /* How far the input gradient's keys and shifts reach into its turned kernels, at most
  * (either way round, for the forward pass too): a row of kernel positions a column of
  * either map. */
@@ -448,10 +494,8 @@ static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_s
                     }
                 }
             }
-            real *image = bottom + (npy_intp)b * channels * image_pixels;
-            for (int c = 0; c < channels; c++)  /* back to (c, y, x) */
-                for (int q = 0; q < image_pixels; q++)
-                    image[(npy_intp)c * image_pixels + q] = out[(npy_intp)q * padded + c];
+            FN(pixels_to_channels)(bottom + (npy_intp)b * channels * image_pixels, out,
+                                   image_pixels, channels, padded);  /* back to (c, y, x) */
         }
         if (!ok) {
             #pragma omp atomic write
