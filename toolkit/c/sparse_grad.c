@@ -16,14 +16,18 @@
  * - the weight gradient gathers each kernel's nonzero values of an image, then sums
  *   g times the patch under each, a block of SPARSE_BLOCK values of a patch row at a
  *   time, and adds the block to the kernel's gradient once;
- * - the input gradient lists an image's nonzero values by output pixel, then, one
- *   kernel position (u, v) at a time, sums each output pixel's values times the
- *   kernels at (u, v) in registers (two sums taking turns so that the multiply-adds
- *   overlap) and adds them to the image pixel under (u, v). A position at a time,
- *   the kernels read are few enough to stay in the first cache (pixel by pixel over
- *   all nine positions, they did not: the CNN's layers 2 and 3 alone, batch 128, an
- *   output gradient like a pool's with 26 and 32 % nonzero values, 5.5 -> 3.2-3.8
- *   and 5.0 -> 2.1-2.6 ms on 2026-12-06).
+ * - the input gradient lists an image's nonzero values by output pixel, then, a row
+ *   u of kernel positions at a time, sums for each image pixel the values of the
+ *   output pixels that reach it through that row times their kernels, in registers
+ *   (two sums taking turns so that the multiply-adds overlap), and adds them to the
+ *   pixel. A row of positions at a time, the kernels read (laid out a block of 32
+ *   channels at a time) mostly stay in the first cache; the reaching output pixels
+ *   are a run of one output row, listed one after another, so each image pixel's
+ *   sum is one loop over one stretch of the list. (The CNN's layers 2 and 3 alone,
+ *   batch 128, an output gradient like a pool's with 20 and 25 % nonzero values:
+ *   all nine positions at once with the channels' rows interleaved, 5.5 and 5.0
+ *   ms; a position at a time, 3.0-3.4 and 1.9-2.4; a row at a time, 2.4-2.5 and
+ *   1.7, on 2026-12-06.)
  *
  * It pays from SPARSE_MIN_CHANNELS channels (a vector's worth of float32) and where
  * at most SPARSE_MAX_PERCENT of the gradient is nonzero; it skips products with 0,
@@ -34,8 +38,9 @@
  *
  * The forward pass of images that are mostly zeros is the input gradient's sum
  * turned around (sparse_forward, at the end): the CNN's layers 2 and 3 read maps
- * after a rectifier, a pool and dropout, 16 and 38 % nonzero on MNIST (layer 2
- * alone: 4.4-4.9 ms by Winograd, 3.4-3.6 here; layer 3: 3.3-3.5 by im2col, 2.9).
+ * after a rectifier, a pool and dropout, 16-22 and 42-46 % nonzero on MNIST (layer
+ * 2 alone, at 20 %: 4.4-4.9 ms by Winograd, 2.6-2.8 here; layer 3, at 38 %: 3.3-3.5
+ * by im2col, 2.0-2.2).
  * Compiled once per node, before corr2d.c, which calls it (see the top of corr2d.c
  * for `real` and FN). */
 
@@ -414,18 +419,16 @@ static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_s
     real *wt = (real *)aligned_bytes((size_t)blocks * block_size * sizeof(real));
     /* each output pixel's kernel rows are keyed minus its column j's positions, so
      * that one shift, x + pad_c positions, reaches (u, v) from every j of a run */
-    int *pixel_index = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
-    if (wt == NULL || pixel_index == NULL) {
+    int *kernel_key = (int *)malloc(((size_t)n_kernels + pixels + 1) * sizeof(int));
+    if (wt == NULL || kernel_key == NULL) {
         free(wt);
-        free(pixel_index);
+        free(kernel_key);
         PyErr_NoMemory();
         return -1;
     }
-    int *column_key = pixel_index + pixels + 1;
-    for (int q = 0; q < pixels; q++) {
-        pixel_index[q] = q;
-        column_key[q] = -(q % ow) * position;
-    }
+    int *column_key = kernel_key + n_kernels;
+    for (int k = 0; k < n_kernels; k++) kernel_key[k] = k * block;
+    for (int q = 0; q < pixels; q++) column_key[q] = -(q % ow) * position;
     FN(pack_order) order;
     FN(make_pack_order)(order);
     int failed = 0;
@@ -433,42 +436,32 @@ static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_s
     {
         FN(lay_out_kernels)(wt, weights, k_step, c_step, flip, n_kernels, channels, kh, kw,
                             block);  /* (the for's end waits for every thread) */
-        /* each kernel's nonzero values and their pixels (nonzeros), then each output
-         * pixel's: entries first[p] .. last[p] - 1 of row and gg */
-        int *first = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
-        int *last = first + pixels + 1;
+        /* an image's top turned to (pixel, kernel), then each output pixel's nonzero
+         * values in order: entries first[p] .. first[p + 1] - 1 of row and gg */
+        int *first = (int *)malloc(((size_t)pixels + 1) * sizeof(int));
         const size_t most = (size_t)n_kernels * pixels + 8;
-        real *found = (real *)malloc(most * sizeof(real));
-        int *found_at = (int *)malloc(most * sizeof(int));
-        int *kernel_end = (int *)malloc(((size_t)n_kernels + 1) * sizeof(int));
+        real *turned = (real *)malloc(most * sizeof(real));
         int *row = (int *)malloc(most * sizeof(int));
         real *gg = (real *)malloc(most * sizeof(real));
         real *out = (real *)aligned_bytes(((size_t)image_pixels * padded + 1) * sizeof(real));
-        const int ok = first != NULL && found != NULL && found_at != NULL
-                       && kernel_end != NULL && row != NULL && gg != NULL && out != NULL;
+        const int ok = first != NULL && turned != NULL && row != NULL && gg != NULL
+                       && out != NULL;
         #pragma omp for schedule(static)
         for (int b = 0; b < batch; b++) {
             if (!ok) continue;
-            const real *grad = top + (npy_intp)b * n_kernels * pixels;
+            /* turned[p][k] = top[b][k][p]: the turn back from the sums' layout, the
+             * other way round */
+            FN(pixels_to_channels)(turned, top + (npy_intp)b * n_kernels * pixels,
+                                   n_kernels, pixels, pixels);
             int n = 0;
-            for (int k = 0; k < n_kernels; k++) {
-                n += FN(nonzeros)(grad + (npy_intp)k * pixels, pixel_index, pixels, order,
-                                  found + n, found_at + n);
-                kernel_end[k] = n;
+            for (int q = 0; q < pixels; q++) {
+                first[q] = n;
+                const int found = FN(nonzeros)(turned + (npy_intp)q * n_kernels, kernel_key,
+                                               n_kernels, order, gg + n, row + n);
+                for (int e = n; e < n + found; e++) row[e] += column_key[q];
+                n += found;
             }
-            for (int q = 0; q < pixels; q++) last[q] = 0;
-            for (int e = 0; e < n; e++) last[found_at[e]]++;  /* count, then list */
-            for (int q = 0, at = 0; q < pixels; q++) {
-                first[q] = at;
-                at += last[q];
-                last[q] = first[q];
-            }
-            for (int k = 0, e = 0; k < n_kernels; k++)
-                for (; e < kernel_end[k]; e++) {
-                    const int q = found_at[e];
-                    row[last[q]] = k * block + column_key[q];
-                    gg[last[q]++] = found[e];
-                }
+            first[pixels] = n;
             memset(out, 0, (size_t)image_pixels * padded * sizeof(real));
             for (int c = 0; c < blocks; c++)  /* each pixel's channels last in out */
             for (int u = 0; u < kh; u++) {
@@ -481,7 +474,8 @@ static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_s
                         const int j_first = x + pad_c - kw + 1 > 0 ? x + pad_c - kw + 1 : 0;
                         const int j_last = x + pad_c < ow - 1 ? x + pad_c : ow - 1;
                         if (j_first > j_last) continue;
-                        const int begin = first[i * ow + j_first], end = last[i * ow + j_last];
+                        const int begin = first[i * ow + j_first];
+                        const int end = first[i * ow + j_last + 1];
                         const int shift = (x + pad_c) * position;
                         real *o = out + ((npy_intp)y * width + x) * padded + c * block;
                         switch (vectors) {  /* a constant each: the sums stay in registers */
@@ -502,15 +496,13 @@ static int FN(sparse_inputs_sum)(real *bottom, const real *weights, npy_intp k_s
             failed = 1;
         }
         free(first);
-        free(found);
-        free(found_at);
-        free(kernel_end);
+        free(turned);
         free(row);
         free(gg);
         free(out);
     }
     free(wt);
-    free(pixel_index);
+    free(kernel_key);
     if (failed) {
         PyErr_NoMemory();
         return -1;
