@@ -286,11 +286,13 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
         for (int b = 0; b < batch; b++) {
             if (!ok) continue;
             const real *in = bottom + (npy_intp)b * channels * height * width;
-            for (int c = 0; c < channels; c++)  /* channels last, inside the padding */
-                for (int y = 0; y < height; y++)
-                    for (int x = 0; x < width; x++)
-                        image[((npy_intp)(y + pad_r) * padded_width + x + pad_c) * channels + c] =
-                            in[((npy_intp)c * height + y) * width + x];
+            /* channels last, inside the padding: without columns of it, the rows are
+             * one run of pixels */
+            const int runs = pad_c ? height : 1, run = pad_c ? width : height * width;
+            for (int y = 0; y < runs; y++)
+                FN(pixels_to_channels)(image + ((npy_intp)(y + pad_r) * padded_width + pad_c)
+                                               * channels, in + (npy_intp)y * width,
+                                       channels, run, height * width);
             for (int k = 0; k < n_kernels; k++) {
                 const real *grad = top + ((npy_intp)b * n_kernels + k) * pixels;
                 const int n = FN(nonzeros)(grad, pixel_at, pixels, order, g, at);
