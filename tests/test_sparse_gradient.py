@@ -188,6 +188,28 @@ def test_a_nan_or_infinity_in_the_gradient_is_one_of_its_nonzero_values():
         np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # numpy's 0 * inf
+@pytest.mark.parametrize("border_mode", ["valid", "full"])
+def test_a_gradient_over_patches_of_zeros_adds_nothing_but_its_nans(border_mode):
+    """Images on a black ground, as MNIST's maps are: the weight gradient leaves out
+    the values whose patch is all zeros, which is the definition's sum; an infinity
+    or a NaN there still makes NaN of its kernel's gradient, as 0 * inf does."""
+    images, grad = values((4, 8, 12, 12), (5, 3, 3), border_mode, "float32", nonzero=0.3)
+    images[:, :, :, :5] = 0  # the left of every image black, in every channel
+    images[:, :, 9:, :] = 0  # and its bottom rows
+    kernels = np.random.default_rng(4).integers(-3, 4, (5, 8, 3, 3)).astype("float32")
+    assert takes_sparse_path(images, grad)
+    got, _ = gradients(images, grad, kernels, border_mode, C_MODE)
+    expected, _ = gradients(images, grad, kernels, border_mode, NUMPY)
+    np.testing.assert_array_equal(got, expected)
+    assert (expected != 0).mean() > 0.3 and not np.isnan(expected).any()
+    grad[1, 2, 0, 0], grad[2, 4, -1, 1] = np.inf, np.nan  # over zeros, both corners
+    got, _ = gradients(images, grad, kernels, border_mode, C_MODE)
+    expected, _ = gradients(images, grad, kernels, border_mode, NUMPY)
+    assert np.isnan(expected[2]).all() and np.isnan(expected[4]).all()
+    np.testing.assert_array_equal(got, expected)
+
+
 def forward(images, kernels, border_mode, mode):
     I, K = (T.tensor4(dtype=images.dtype) for _ in range(2))
     return pytensor.function([I, K], Corr2d(border_mode)(I, K), mode=mode)(images, kernels)

@@ -248,8 +248,14 @@ static void FN(sparse_row)(const real *x, const int *at, const real *g, int n, i
 }
 
 /* weights (n_kernels, channels, kh, kw) = the gradient of the kernels, from the
- * images `bottom` and the output gradient `top`. Returns 0, or -1 with a Python
- * error set. */
+ * images `bottom` and the output gradient `top`. A value whose patch is all zeros
+ * adds nothing, and is left out (unless it is infinite or NaN, which makes NaN of
+ * the zeros): MNIST's digits lie on a black ground, and where a layer's images are
+ * 0 over a whole patch, the gradient under its pool is nonzero all the more (every
+ * value of a window of zeros ties for its maximum, 0, and passes the rectifier at
+ * 0): layer 2's output gradient is 32 % nonzero where one value a window would be
+ * 20 %, and about half of its values lie over patches of zeros. Returns 0, or -1
+ * with a Python error set. */
 static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *weights,
                                    int batch, int channels, int height, int width,
                                    int n_kernels, int kh, int kw, int pad_r, int pad_c,
@@ -260,17 +266,21 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
     const size_t padded_size = (size_t)(height + 2 * pad_r) * padded_width * channels;
     const size_t weights_size = (size_t)n_kernels * patch;
     const int threads = parallel_threads(batch);
+    const int padded_pixels = (height + 2 * pad_r) * padded_width;
     real *sums = (real *)calloc(weights_size * threads, sizeof(real));
-    int *pixel_at = (int *)malloc(((size_t)pixels + 1) * sizeof(int));
+    int *pixel_at = (int *)malloc(2 * ((size_t)pixels + 1) * sizeof(int));
     if (sums == NULL || pixel_at == NULL) {
         free(sums);
         free(pixel_at);
         PyErr_NoMemory();
         return -1;
     }
+    int *pixel_index = pixel_at + pixels + 1;
     for (int i = 0; i < oh; i++)  /* where output pixel (i, j)'s patch starts */
-        for (int j = 0; j < ow; j++)
+        for (int j = 0; j < ow; j++) {
             pixel_at[i * ow + j] = (i * padded_width + j) * channels;
+            pixel_index[i * ow + j] = i * ow + j;
+        }
     FN(pack_order) order;
     FN(make_pack_order)(order);
     int failed = 0;
@@ -281,7 +291,10 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
         if (image != NULL) memset(image, 0, padded_size * sizeof(real));  /* zeros stay around */
         int *at = (int *)malloc(((size_t)pixels + 8) * sizeof(int));
         real *g = (real *)malloc(((size_t)pixels + 8) * sizeof(real));
-        const int ok = image != NULL && at != NULL && g != NULL;
+        /* whether an image pixel has a nonzero channel; whether a patch has none */
+        char *lit = (char *)malloc((size_t)padded_pixels + pixels);
+        char *empty = lit + padded_pixels;
+        const int ok = image != NULL && at != NULL && g != NULL && lit != NULL;
         #pragma omp for schedule(static)
         for (int b = 0; b < batch; b++) {
             if (!ok) continue;
@@ -293,9 +306,28 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
                 FN(pixels_to_channels)(image + ((npy_intp)(y + pad_r) * padded_width + pad_c)
                                                * channels, in + (npy_intp)y * width,
                                        channels, run, height * width);
+            for (int q = 0; q < padded_pixels; q++) {
+                int any = 0;
+                for (int c = 0; c < channels; c++) any |= image[(npy_intp)q * channels + c] != 0;
+                lit[q] = (char)any;
+            }
+            for (int i = 0; i < oh; i++)
+                for (int j = 0; j < ow; j++) {
+                    int any = 0;
+                    for (int u = 0; u < kh; u++)
+                        for (int v = 0; v < kw; v++) any |= lit[(i + u) * padded_width + j + v];
+                    empty[i * ow + j] = (char)!any;
+                }
             for (int k = 0; k < n_kernels; k++) {
                 const real *grad = top + ((npy_intp)b * n_kernels + k) * pixels;
-                const int n = FN(nonzeros)(grad, pixel_at, pixels, order, g, at);
+                const int found = FN(nonzeros)(grad, pixel_index, pixels, order, g, at);
+                int n = 0;  /* the values over a patch that is not all zeros, and where */
+                for (int e = 0; e < found; e++) {  /* their patches start */
+                    const int p = at[e];
+                    g[n] = g[e];
+                    at[n] = pixel_at[p];
+                    n += !empty[p] | ((g[e] - g[e]) != 0);  /* (inf, NaN: NaN) */
+                }
                 for (int u = 0; u < kh; u++)
                     FN(sparse_row)(image + (npy_intp)u * padded_width * channels, at, g, n, row,
                                    sum + (npy_intp)k * patch + (npy_intp)u * row);
@@ -308,6 +340,7 @@ static int FN(sparse_grad_weights)(const real *bottom, const real *top, real *we
         free(image);
         free(at);
         free(g);
+        free(lit);
     }
     for (int t = 0; t < threads; t++) {  /* in order, (k, u, v, c) back to (k, c, u, v) */
         const real *s = sums + t * weights_size;
