@@ -59,6 +59,12 @@ def test_script_gradient_matches_finite_differences(script):
     rng = np.random.default_rng(0)
     healthy_point(params, rng)
     x, y = ns["trX"][:16], ns["trY"][:16]
+    # MNIST's black ground and saturated strokes repeat whole patches, whose
+    # convolutions tie exactly in a pool: every tie gets the gradient (Theano's rule),
+    # while a step of the weights moves the ties together, so the two disagree there
+    # (by 2 % in the first layer's kernels here, as much as the tolerance). A little
+    # noise on the pixels leaves no ties.
+    x = (x + rng.uniform(0, 0.01, x.shape)).astype("float32")
     cost = clean_cost(ns)
     f = pytensor.function([X, Y], cost, mode=mode)
     grads = pytensor.function([X, Y], T.grad(cost, params), mode=mode)(x, y)
