@@ -16,63 +16,60 @@ C_MODE = backends.compile_mode("C")
 NUMPY = "FAST_COMPILE"  # PyTensor's Python linker: every Op runs its numpy perform
 
 
-class SparsePays(Corr2dOp):
-    """1.0 where corr2d.c's gradient takes the sparse path for this output gradient
-    and these images (weight gradient) or kernels (input gradient), else 0.0:
-    sparse_grad.c's own sparse_pays, compiled with corr2d.c as the Ops compile it."""
+class CDecision(Corr2dOp):
+    """An Op whose value is 1.0 or 0.0, what one of corr2d.c's own C decisions says
+    (compiled with sparse_grad.c and corr2d.c, as the Ops compile them): `call(name,
+    inputs)` is that C call."""
+
+    def perform(self, node, inputs, outputs):
+        raise NotImplementedError(f"{type(self).__name__} is C: run it in --mode C")
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        out = outputs[0]
+        return f"""
+    Py_XDECREF({out});
+    {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
+    if ({out} == NULL) {{ {sub["fail"]} }}
+    *(npy_float64 *)PyArray_DATA({out}) = {self.call(name, inputs)};"""
+
+    def c_dtype(self, node):
+        return "float32"
+
+
+class SparsePays(CDecision):
+    """Whether corr2d.c's gradient takes the sparse path for this output gradient and
+    these images (weight gradient) or kernels (input gradient): sparse_pays."""
 
     def make_node(self, other, grad_out, channels):
         inputs = [T.as_tensor_variable(other), T.as_tensor_variable(grad_out),
                   T.as_tensor_variable(np.int64(channels))]
         return Apply(self, inputs, [T.dscalar()])
 
-    def perform(self, node, inputs, outputs):
-        raise NotImplementedError("sparse_pays is C: run it in --mode C")
-
-    def c_code(self, node, name, inputs, outputs, sub):
+    def call(self, name, inputs):
         other, grad, channels = inputs
-        out = outputs[0]
         dims = ", ".join(f"(int)PyArray_DIMS({grad})[{d}]" for d in (1, 2, 3))
-        return f"""
-    Py_XDECREF({out});
-    {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
-    if ({out} == NULL) {{ {sub["fail"]} }}
-    *(npy_float64 *)PyArray_DATA({out}) = sparse_pays_{name}(
+        return f"""sparse_pays_{name}(
         (npy_float32 *)PyArray_DATA({other}), PyArray_SIZE({other}),
         (npy_float32 *)PyArray_DATA({grad}), (int)PyArray_DIMS({grad})[0],
-        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims}, 0, SPARSE_MAX_PERCENT);"""
-
-    def c_dtype(self, node):
-        return "float32"
+        (int)*(npy_int64 *)PyArray_DATA({channels}), {dims}, 0, SPARSE_MAX_PERCENT)"""
 
 
-class SparseForwardPays(Corr2dOp):
-    """1.0 where corr2d.c's forward pass of these images and kernels (valid) runs as
-    sparse_grad.c's sum, else 0.0: corr2d.c's own sparse_forward_pays."""
+class SparseForwardPays(CDecision):
+    """Whether corr2d.c's forward pass of these images and kernels (valid) runs as
+    sparse_grad.c's sum: sparse_forward_pays."""
 
     def make_node(self, images, kernels):
         return Apply(self, [T.as_tensor_variable(images), T.as_tensor_variable(kernels)],
                      [T.dscalar()])
 
-    def perform(self, node, inputs, outputs):
-        raise NotImplementedError("sparse_forward_pays is C: run it in --mode C")
-
-    def c_code(self, node, name, inputs, outputs, sub):
+    def call(self, name, inputs):
         images, kernels = inputs
-        out = outputs[0]
         h, w = (f"(int)PyArray_DIMS({images})[{d}]" for d in (2, 3))
         kh, kw = (f"(int)PyArray_DIMS({kernels})[{d}]" for d in (2, 3))
-        return f"""
-    Py_XDECREF({out});
-    {out} = (PyArrayObject *)PyArray_ZEROS(0, NULL, NPY_FLOAT64, 0);
-    if ({out} == NULL) {{ {sub["fail"]} }}
-    *(npy_float64 *)PyArray_DATA({out}) = sparse_forward_pays_{name}(
+        return f"""sparse_forward_pays_{name}(
         (npy_float32 *)PyArray_DATA({images}), (npy_float32 *)PyArray_DATA({kernels}),
         (int)PyArray_DIMS({images})[0], (int)PyArray_DIMS({images})[1], {h}, {w},
-        (int)PyArray_DIMS({kernels})[0], {kh}, {kw}, {h} - {kh} + 1, {w} - {kw} + 1);"""
-
-    def c_dtype(self, node):
-        return "float32"
+        (int)PyArray_DIMS({kernels})[0], {kh}, {kw}, {h} - {kh} + 1, {w} - {kw} + 1)"""
 
 
 def takes_sparse_path(other, grad, channels=None):

@@ -187,9 +187,12 @@ static void FN(pixels_to_channels)(real *image, const real *out, int pixels, int
             image[(npy_intp)c * pixels + q] = out[(npy_intp)q * stride + c];
 }
 
-/* How far the input gradient's keys and shifts reach into its turned kernels, at most
- * (either way round, for the forward pass too): a row of kernel positions a column of
- * either map. */
+/* A bound on how far sparse_inputs_sum's keys and shifts reach into its laid-out
+ * kernels (positions of n_kernels x channels, the channels rounded up to whole
+ * blocks of at most 32): every kernel position, plus a shift of up to a row of
+ * positions (its padding, less than kw, within kh * kw), plus a key of minus up to
+ * another. Symmetric in the two maps, so the forward pass, the same sum turned
+ * around, gives the same bound. */
 static npy_intp FN(input_places)(int channels, int height, int width, int n_kernels, int kh,
                                  int kw, int oh, int ow)
 {
